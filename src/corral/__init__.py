@@ -1,0 +1,70 @@
+"""Corral: Redis-backed background jobs for Python.
+
+Typed jobs (``@app.job``), validated payloads, retries with backoff, leases with fencing
+tokens, fair multi-tenant groups, and a dead-letter set you can inspect and replay.
+"""
+
+from corral.app import App
+from corral.context import JobContext, current_job
+from corral.errors import (
+    ConfigError,
+    ConnectionLost,
+    CorralError,
+    EmbeddedServerError,
+    Fatal,
+    JobControl,
+    JobFailed,
+    JobNotFound,
+    JobTimeout,
+    LeaseLost,
+    PayloadError,
+    ResultTimeout,
+    Retry,
+)
+from corral.job import DeadReason, ErrorRecord, JobInfo, JobOptions, JobState, Priority
+from corral.jobs import JobFunction, JobHandle, PreparedJob
+from corral.queue import Queue, QueueCounts
+from corral.retry import Custom, Exponential, Fixed, Linear, RetryPolicy
+from corral.settings import Settings
+from corral.worker import Worker, WorkerStats
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "App",
+    "ConfigError",
+    "ConnectionLost",
+    "CorralError",
+    "Custom",
+    "DeadReason",
+    "EmbeddedServerError",
+    "ErrorRecord",
+    "Exponential",
+    "Fatal",
+    "Fixed",
+    "JobContext",
+    "JobControl",
+    "JobFailed",
+    "JobFunction",
+    "JobHandle",
+    "JobInfo",
+    "JobNotFound",
+    "JobOptions",
+    "JobState",
+    "JobTimeout",
+    "LeaseLost",
+    "Linear",
+    "PayloadError",
+    "PreparedJob",
+    "Priority",
+    "Queue",
+    "QueueCounts",
+    "ResultTimeout",
+    "Retry",
+    "RetryPolicy",
+    "Settings",
+    "Worker",
+    "WorkerStats",
+    "__version__",
+    "current_job",
+]

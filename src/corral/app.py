@@ -1,0 +1,287 @@
+"""App: settings, the job registry, and connections (one Redis client per event loop)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import weakref
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
+
+from corral.codec import from_json
+from corral.embedded import EmbeddedServer
+from corral.engine import Engine
+from corral.engine.connection import make_client
+from corral.engine.keys import check_queue_name
+from corral.errors import ConfigError, JobNotFound
+from corral.job import ErrorRecord, JobInfo, JobOptions, JobState, check_group
+from corral.jobs import GroupSpec, JobFunction, JobHandle, Mode, PreparedJob, infer_mode
+from corral.portal import Portal
+from corral.retry import RetryPolicy
+from corral.schedule import from_epoch_ms
+from corral.settings import Settings, parse_redis_url
+
+if TYPE_CHECKING:
+    from corral.queue import Queue
+
+log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class App:
+    """The entry point: ``app = App.from_env()``, then ``@app.job(...)`` and ``async with app``.
+
+    With no Redis URL configured, the first connection starts a private embedded server that
+    lives as long as this App (and never longer than this process)."""
+
+    def __init__(self, settings: Settings | None = None, *, name: str = "corral") -> None:
+        self.settings = settings or Settings()
+        self.name = name
+        self.registry: dict[str, JobFunction[Any, Any]] = {}
+        self.portal = Portal(f"{name}-portal")
+        self._engines: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Engine] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._embedded: EmbeddedServer | None = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> App:
+        return cls(Settings.from_env(**overrides))
+
+    @classmethod
+    def from_url(cls, url: str, **overrides: Any) -> App:
+        return cls(Settings.from_url(url, **overrides))
+
+    # -- registry ------------------------------------------------------------------------------
+
+    @overload
+    def job(self, fn: Callable[P, Awaitable[R]], /) -> JobFunction[P, R]: ...
+
+    @overload
+    def job(self, fn: Callable[P, R], /) -> JobFunction[P, R]: ...
+
+    @overload
+    def job(
+        self,
+        fn: None = None,
+        /,
+        *,
+        name: str | None = None,
+        queue: str = "default",
+        priority: int | None = None,
+        group: GroupSpec = None,
+        timeout: timedelta | None = None,
+        retry: RetryPolicy | None = None,
+        mode: Mode | None = None,
+        **options: Any,
+    ) -> _JobDecorator: ...
+
+    def job(
+        self,
+        fn: Callable[..., Any] | None = None,
+        /,
+        *,
+        name: str | None = None,
+        queue: str = "default",
+        priority: int | None = None,
+        group: GroupSpec = None,
+        timeout: timedelta | None = None,
+        retry: RetryPolicy | None = None,
+        mode: Mode | None = None,
+        **options: Any,
+    ) -> Any:
+        """Register a typed job. Options given here are the defaults for every enqueue."""
+        check_queue_name(queue)
+        if group is not None and not callable(group):
+            check_group(group)
+        changes = dict(options)
+        if priority is not None:
+            changes["priority"] = priority
+        if timeout is not None:
+            changes["timeout"] = timeout
+        if retry is not None:
+            changes["retry"] = retry
+        job_options = JobOptions().merged(**changes)
+
+        def register(func: Callable[..., Any]) -> JobFunction[Any, Any]:
+            job_name = name or func.__name__
+            if job_name in self.registry:
+                raise ConfigError(f"a job named {job_name!r} is already registered")
+            jf: JobFunction[Any, Any] = JobFunction(
+                self,
+                func,
+                name=job_name,
+                queue=queue,
+                options=job_options,
+                group=group,
+                mode=infer_mode(func, mode),
+            )
+            self.registry[job_name] = jf
+            return jf
+
+        return register if fn is None else register(fn)
+
+    def queues(self) -> list[str]:
+        """Queues that registered jobs use, in first-use order."""
+        return list(dict.fromkeys(jf.queue for jf in self.registry.values()))
+
+    def queue(self, name: str = "default") -> Queue:
+        from corral.queue import Queue
+
+        return Queue(self, name)
+
+    # -- connections ---------------------------------------------------------------------------
+
+    @property
+    def redis_url(self) -> str:
+        """The configured URL, or the embedded server's (started on first use)."""
+        if self.settings.redis_url:
+            return self.settings.redis_url
+        with self._lock:
+            if self._embedded is None:
+                log.info("CORRAL_REDIS_URL is not set: starting an embedded server")
+                self._embedded = EmbeddedServer().start()
+            return self._embedded.url
+
+    async def engine(self) -> Engine:
+        """The Engine bound to the running event loop (created on first use)."""
+        loop = asyncio.get_running_loop()
+        engine = self._engines.get(loop)
+        if engine is None:
+            url = (
+                self.redis_url
+                if self.settings.redis_url
+                else await asyncio.to_thread(lambda: self.redis_url)
+            )
+            target = parse_redis_url(url)
+            engine = Engine(
+                make_client(target, retries=self.settings.connect_retries, name=self.name),
+                self.settings.prefix,
+            )
+            self._engines[loop] = engine
+        return engine
+
+    async def connect(self) -> App:
+        """Connect now and check the server answers (otherwise the first call does it)."""
+        engine = await self.engine()
+        await engine.ping()
+        return self
+
+    async def close(self) -> None:
+        """Close this loop's connection; stop the embedded server if this App started it."""
+        loop = asyncio.get_running_loop()
+        engine = self._engines.pop(loop, None)
+        if engine is not None:
+            await engine.close()
+        if not self._engines:
+            self.portal.stop()
+            self.stop_embedded()
+
+    def stop_embedded(self) -> None:
+        with self._lock:
+            server, self._embedded = self._embedded, None
+        if server is not None:
+            server.stop()
+
+    async def __aenter__(self) -> App:
+        return await self.connect()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # -- producer and reader API ---------------------------------------------------------------
+
+    async def enqueue_many(self, jobs: Sequence[PreparedJob[R]]) -> list[JobHandle[R]]:
+        """Store prepared jobs of one queue atomically: all of them or none."""
+        if not jobs:
+            return []
+        queues = {p.queue for p in jobs}
+        if len(queues) > 1:
+            raise ConfigError(f"enqueue_many is atomic per queue; got several: {sorted(queues)}")
+        queue = jobs[0].queue
+        engine = await self.engine()
+        flags = await engine.enqueue(queue, [p.new for p in jobs])
+        return [
+            JobHandle(self, queue, p.new.id, p.function.codec, created)
+            for p, created in zip(jobs, flags, strict=True)
+        ]
+
+    def enqueue_many_sync(self, jobs: Sequence[PreparedJob[R]]) -> list[JobHandle[R]]:
+        return self.portal.call(self.enqueue_many(jobs))
+
+    def handle(self, queue: str, job_id: str) -> JobHandle[Any]:
+        """A handle to an existing job by id (its result decoded by the registered job's type)."""
+        return JobHandle(self, queue, job_id, None)
+
+    async def get_job(self, queue: str, job_id: str) -> JobInfo:
+        engine = await self.engine()
+        raw = await engine.get_job(queue, job_id)
+        if raw is None:
+            raise JobNotFound(f"job {job_id} not found in queue {queue!r}")
+        return job_info(queue, job_id, raw)
+
+
+def job_info(queue: str, job_id: str, raw: dict[str, str]) -> JobInfo:
+    """Build the read model from a job hash (tolerates missing fields of malformed jobs)."""
+    errors = [
+        ErrorRecord(
+            attempt=int(e.get("attempt", 0) or 0),
+            type=str(e.get("type", "")),
+            message=str(e.get("message", "")),
+            traceback=str(e.get("traceback", "")),
+            at=from_epoch_ms(e.get("at")),
+            worker=e.get("worker"),
+        )
+        for e in from_json(raw.get("eh"), [])
+        if isinstance(e, dict)
+    ]
+    try:
+        state = JobState(raw.get("st", "waiting"))
+    except ValueError:
+        state = JobState.WAITING
+    return JobInfo(
+        id=job_id,
+        queue=queue,
+        name=raw.get("n", ""),
+        state=state,
+        payload=from_json(raw.get("d")),
+        group=raw.get("g") or None,
+        priority=int(raw.get("p", 0) or 0),
+        attempt=int(raw.get("a", 0) or 0),
+        max_attempts=int(raw.get("ma", 1) or 1),
+        created_at=from_epoch_ms(raw.get("ct")),
+        started_at=from_epoch_ms(raw.get("sa")),
+        finished_at=from_epoch_ms(raw.get("fa")),
+        progress=from_json(raw.get("pg")),
+        result=from_json(raw.get("r")),
+        errors=errors,
+        dead_reason=raw.get("dr"),
+        worker=raw.get("wk"),
+        reschedules=int(raw.get("rs", 0) or 0),
+        stalls=int(raw.get("sl", 0) or 0),
+        options=from_json(raw.get("o"), {}),
+    )
+
+
+class _JobDecorator:
+    """Typing helper: what ``@app.job(...)`` returns."""
+
+    @overload
+    def __call__(self, fn: Callable[P, Awaitable[R]], /) -> JobFunction[P, R]: ...
+
+    @overload
+    def __call__(self, fn: Callable[P, R], /) -> JobFunction[P, R]: ...
+
+    def __call__(self, fn: Callable[..., Any], /) -> Any:
+        raise NotImplementedError

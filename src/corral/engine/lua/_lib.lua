@@ -1,0 +1,134 @@
+-- Shared helpers, prepended to every script by corral.engine.scripts.
+-- All keys of a queue share the prefix ARGV[1] = "<prefix>:{<queue>}:" (one Redis Cluster slot).
+-- Job hash fields: n name, d payload, g group, p priority, s seq, ma max attempts, a attempt,
+-- o options JSON, st state, ct created, sa started, fa finished, tk token, wk worker,
+-- r result, le last error, eh error history, dr dead reason, pg progress, rs reschedules,
+-- sl stalls, xs max stalls, xr max reschedules, kc/kd keep completed/dead ms, wt waiters.
+local PRIO_SHIFT = 4398046511104 -- 2^42: priority above, FIFO sequence below, exact in a double
+local EVENTS_MAX = 10000
+local TRIM_BATCH = 100
+local DAY = 86400000
+
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+local function score_of(prio, seq)
+  return string.format('%.0f', (tonumber(prio) or 0) * PRIO_SHIFT + (tonumber(seq) or 0))
+end
+
+local function wake(base)
+  redis.call('ZADD', base .. 'marker', 0, 'm')
+end
+
+local function emit(base, kind, id, extra)
+  if extra then
+    redis.call('XADD', base .. 'events', 'MAXLEN', '~', EVENTS_MAX, '*', 'e', kind, 'id', id, 'x', extra)
+  else
+    redis.call('XADD', base .. 'events', 'MAXLEN', '~', EVENTS_MAX, '*', 'e', kind, 'id', id)
+  end
+end
+
+-- Put a job (already stored) into its group's waiting set and make the group ready.
+local function push_waiting(base, id, group, prio, seq)
+  redis.call('ZADD', base .. 'w:' .. group, score_of(prio, seq), id)
+  local rr = redis.call('HGET', base .. 'meta', 'rr') or 0
+  redis.call('ZADD', base .. 'ready', 'NX', rr, group)
+  redis.call('HINCRBY', base .. 'meta', 'waiting', 1)
+end
+
+local function requeue(base, jkey, id)
+  local f = redis.call('HMGET', jkey, 'g', 'p', 's')
+  push_waiting(base, id, f[1] or '', f[2], f[3])
+  redis.call('HSET', jkey, 'st', 'waiting')
+end
+
+local function release_group(base, group)
+  if group and group ~= '' then
+    if redis.call('HINCRBY', base .. 'gactive', group, -1) <= 0 then
+      redis.call('HDEL', base .. 'gactive', group)
+    end
+  end
+end
+
+local function delete_job(base, id)
+  redis.call('DEL', base .. 'j:' .. id, base .. 'log:' .. id, base .. 'done:' .. id)
+end
+
+-- Wake every caller blocked in handle.result() for this job.
+local function notify(base, jkey, id)
+  local w = tonumber(redis.call('HGET', jkey, 'wt') or '0')
+  if w and w > 0 then
+    local dk = base .. 'done:' .. id
+    for _ = 1, w do redis.call('LPUSH', dk, '1') end
+    redis.call('PEXPIRE', dk, 60000)
+    redis.call('HDEL', jkey, 'wt')
+  end
+end
+
+local function meta_num(base, field, default)
+  return tonumber(redis.call('HGET', base .. 'meta', field) or '') or default
+end
+
+-- Drop expired entries, then the oldest beyond max_count; at most TRIM_BATCH of each per call
+-- so a large backlog never blocks Redis. Counts what it trimmed in meta[counter].
+local function trim(base, set, now, max_count, counter)
+  local key = base .. set
+  local n = 0
+  local expired = redis.call('ZRANGEBYSCORE', key, '-inf', now, 'LIMIT', 0, TRIM_BATCH)
+  for _, id in ipairs(expired) do delete_job(base, id) end
+  if #expired > 0 then
+    redis.call('ZREM', key, unpack(expired))
+    n = #expired
+  end
+  local excess = redis.call('ZCARD', key) - max_count
+  if excess > 0 then
+    local popped = redis.call('ZPOPMIN', key, math.min(excess, TRIM_BATCH))
+    for i = 1, #popped, 2 do delete_job(base, popped[i]) end
+    n = n + #popped / 2
+  end
+  if n > 0 then redis.call('HINCRBY', base .. 'meta', counter, n) end
+end
+
+local function keep_ms(jkey, field, base, meta_field, default)
+  local own = tonumber(redis.call('HGET', jkey, field) or '')
+  if own and own >= 0 then return own end
+  return meta_num(base, meta_field, default)
+end
+
+local function to_dead(base, jkey, id, reason, now)
+  redis.call('HSET', jkey, 'st', 'dead', 'dr', reason, 'fa', now)
+  redis.call('HDEL', jkey, 'tk', 'wk')
+  local keep = keep_ms(jkey, 'kd', base, 'dead_age', 7 * DAY)
+  redis.call('ZADD', base .. 'dead', now + keep, id)
+  notify(base, jkey, id)
+  emit(base, 'dead', id, reason)
+  trim(base, 'dead', now, meta_num(base, 'dead_max', 10000), 'dead_trimmed')
+end
+
+-- Append an error record (JSON object) to the bounded history and keep it as the last error.
+local function record_error(jkey, error_json)
+  local hist = redis.call('HGET', jkey, 'eh')
+  local list = {}
+  if hist then
+    local ok, decoded = pcall(cjson.decode, hist)
+    if ok and type(decoded) == 'table' then list = decoded end
+  end
+  local ok, err = pcall(cjson.decode, error_json)
+  if not ok then err = {type = 'CorralError', message = tostring(error_json)} end
+  table.insert(list, err)
+  while #list > 20 do table.remove(list, 1) end
+  redis.call('HSET', jkey, 'eh', cjson.encode(list), 'le', error_json)
+end
+
+-- The caller holds the lease only if the token matches and the job is still active.
+local function owns(base, jkey, id, token)
+  if redis.call('HGET', jkey, 'tk') ~= token then return false end
+  return redis.call('ZSCORE', base .. 'active', id) ~= false
+end
+
+local function leave_active(base, jkey, id)
+  redis.call('ZREM', base .. 'active', id)
+  release_group(base, redis.call('HGET', jkey, 'g'))
+end

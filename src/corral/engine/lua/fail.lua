@@ -1,0 +1,26 @@
+-- fail: a failed attempt; retry after a delay or move the job to the dead set.
+-- KEYS[1] meta hash
+-- ARGV[1] base; ARGV[2] id; ARGV[3] token; ARGV[4] error JSON; ARGV[5] 'retry' or 'dead';
+-- ARGV[6] retry delay ms; ARGV[7] dead reason
+-- Returns 1 done, 0 refused (stale token).
+local base, id, token = ARGV[1], ARGV[2], ARGV[3]
+local jkey = base .. 'j:' .. id
+if not owns(base, jkey, id, token) then return 0 end
+local now = now_ms()
+leave_active(base, jkey, id)
+record_error(jkey, ARGV[4])
+if ARGV[5] == 'retry' then
+  redis.call('HDEL', jkey, 'tk', 'wk')
+  local delay = tonumber(ARGV[6]) or 0
+  if delay > 0 then
+    redis.call('HSET', jkey, 'st', 'delayed')
+    redis.call('ZADD', base .. 'delayed', now + delay, id)
+  else
+    requeue(base, jkey, id)
+  end
+  emit(base, 'retrying', id)
+  wake(base)
+else
+  to_dead(base, jkey, id, ARGV[7], now)
+end
+return 1

@@ -1,0 +1,35 @@
+-- reap: recover jobs whose lease expired (their worker died or froze).
+-- KEYS[1] meta hash
+-- ARGV[1] base; ARGV[2] max jobs per call
+-- Each expired job goes back to waiting with its stall count raised (the attempt is not
+-- counted), or to the dead set with reason 'stalled' once it stalled more than its max_stalls.
+-- Its token is dropped, so the frozen worker can no longer complete, fail or retry it.
+-- Returns {requeued, dead}.
+local base = ARGV[1]
+local now = now_ms()
+local expired = redis.call('ZRANGEBYSCORE', base .. 'active', '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
+local requeued, dead = 0, 0
+for _, id in ipairs(expired) do
+  local jkey = base .. 'j:' .. id
+  leave_active(base, jkey, id)
+  if redis.call('EXISTS', jkey) == 1 then
+    local stalls = redis.call('HINCRBY', jkey, 'sl', 1)
+    local limit = tonumber(redis.call('HGET', jkey, 'xs') or '1') or 1
+    local attempt = tonumber(redis.call('HGET', jkey, 'a') or '1') or 1
+    local worker = redis.call('HGET', jkey, 'wk') or ''
+    redis.call('HDEL', jkey, 'tk', 'wk')
+    if stalls > limit then
+      record_error(jkey, cjson.encode({type = 'Stalled', attempt = attempt, at = now, worker = worker,
+        message = 'lease expired ' .. stalls .. ' times (worker died or froze)', traceback = ''}))
+      to_dead(base, jkey, id, 'stalled', now)
+      dead = dead + 1
+    else
+      redis.call('HSET', jkey, 'a', math.max(0, attempt - 1))
+      requeue(base, jkey, id)
+      emit(base, 'stalled', id)
+      requeued = requeued + 1
+    end
+  end
+end
+if requeued > 0 then wake(base) end
+return {requeued, dead}

@@ -1,0 +1,30 @@
+-- reschedule: the handler asked to run again later (Retry(delay=...)); not a failed attempt.
+-- KEYS[1] meta hash
+-- ARGV[1] base; ARGV[2] id; ARGV[3] token; ARGV[4] delay ms; ARGV[5] message
+-- Returns 1 rescheduled, 2 dead (too many reschedules), 0 refused (stale token).
+local base, id, token = ARGV[1], ARGV[2], ARGV[3]
+local jkey = base .. 'j:' .. id
+if not owns(base, jkey, id, token) then return 0 end
+local now = now_ms()
+leave_active(base, jkey, id)
+local count = redis.call('HINCRBY', jkey, 'rs', 1)
+local limit = tonumber(redis.call('HGET', jkey, 'xr') or '25') or 25
+redis.call('HINCRBY', jkey, 'a', -1)
+if count > limit then
+  record_error(jkey, cjson.encode({type = 'Retry', attempt = tonumber(redis.call('HGET', jkey, 'a')),
+    at = now, message = 'rescheduled ' .. count .. ' times (limit ' .. limit .. '): ' .. ARGV[5],
+    traceback = ''}))
+  to_dead(base, jkey, id, 'rescheduled_too_often', now)
+  return 2
+end
+redis.call('HDEL', jkey, 'tk', 'wk')
+local delay = tonumber(ARGV[4]) or 0
+if delay > 0 then
+  redis.call('HSET', jkey, 'st', 'delayed')
+  redis.call('ZADD', base .. 'delayed', now + delay, id)
+else
+  requeue(base, jkey, id)
+end
+emit(base, 'rescheduled', id)
+wake(base)
+return 1

@@ -1,0 +1,339 @@
+"""The Engine: typed methods over the Lua scripts, one per state transition.
+
+Only this module (with ``connection`` and ``scripts``) imports redis. Everything above it works
+with plain Python values: ids, tokens, JSON strings and milliseconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from corral.engine.keys import QueueKeys, registry_key
+from corral.engine.scripts import ScriptRunner
+from corral.errors import ConnectionLost
+
+log = logging.getLogger(__name__)
+
+CLAIM_FIELDS = 9
+
+
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    """A job ready to store: validated, serialised, with options flattened to numbers."""
+
+    id: str
+    name: str
+    payload: str
+    group: str
+    priority: int
+    delay_ms: int
+    max_attempts: int
+    options_json: str
+    max_stalls: int
+    max_reschedules: int
+    keep_completed_ms: int
+    keep_dead_ms: int
+
+    def args(self) -> list[Any]:
+        return [
+            self.id,
+            self.name,
+            self.payload,
+            self.group,
+            self.priority,
+            self.delay_ms,
+            self.max_attempts,
+            self.options_json,
+            self.max_stalls,
+            self.max_reschedules,
+            self.keep_completed_ms,
+            self.keep_dead_ms,
+        ]
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A leased job as the claim script hands it out."""
+
+    id: str
+    name: str
+    payload: str
+    attempt: int
+    max_attempts: int
+    options_json: str
+    token: str
+    group: str
+    created_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimResult:
+    jobs: list[Claimed]
+    next_due_ms: int | None
+    paused: bool
+
+
+def _parse_claim(raw: list[Any]) -> ClaimResult:
+    nxt = int(raw[0])
+    jobs = [
+        Claimed(
+            raw[i],
+            raw[i + 1],
+            raw[i + 2],
+            int(raw[i + 3]),
+            int(raw[i + 4]),
+            raw[i + 5],
+            raw[i + 6],
+            raw[i + 7],
+            int(raw[i + 8] or 0),
+        )
+        for i in range(2, len(raw), CLAIM_FIELDS)
+    ]
+    return ClaimResult(jobs, None if nxt < 0 else nxt, raw[1] == 1)
+
+
+class Engine:
+    """Async access to queues in one Redis database. Cheap to create; owns its client."""
+
+    def __init__(self, client: Redis, prefix: str = "corral") -> None:
+        self.client = client
+        self.prefix = prefix
+        self.runner = ScriptRunner()
+        self._keys: dict[str, QueueKeys] = {}
+        self._registered: set[str] = set()
+
+    def keys(self, queue: str) -> QueueKeys:
+        k = self._keys.get(queue)
+        if k is None:
+            k = self._keys[queue] = QueueKeys(self.prefix, queue)
+        return k
+
+    async def _run(self, name: str, queue: str, args: list[Any]) -> Any:
+        k = self.keys(queue)
+        try:
+            return await self.runner.run(self.client, name, [k.meta], [k.base, *args])
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            raise ConnectionLost(f"Redis unreachable during {name} on {queue!r}: {exc}") from exc
+
+    async def ping(self) -> None:
+        try:
+            await self.client.ping()
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            raise ConnectionLost(f"Redis unreachable: {exc}") from exc
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+    # -- producers ---------------------------------------------------------------------------
+
+    async def register_queue(self, queue: str) -> None:
+        if queue not in self._registered:
+            await self.client.sadd(registry_key(self.prefix), queue)
+            self._registered.add(queue)
+
+    async def enqueue(self, queue: str, jobs: Sequence[NewJob]) -> list[bool]:
+        """Store jobs atomically; per job True if stored, False if its id already existed."""
+        await self.register_queue(queue)
+        args: list[Any] = [len(jobs)]
+        for job in jobs:
+            args.extend(job.args())
+        flags = await self._run("enqueue", queue, args)
+        return [int(f) == 1 for f in flags]
+
+    # -- workers -----------------------------------------------------------------------------
+
+    def _claim_args(self, n: int, worker: str, lease_ms: int, promote: int) -> list[Any]:
+        return [n, worker, lease_ms, promote]
+
+    async def claim(
+        self, queue: str, n: int, worker: str, lease_ms: int, promote: int = 1000
+    ) -> ClaimResult:
+        raw = await self._run("claim", queue, self._claim_args(n, worker, lease_ms, promote))
+        return _parse_claim(raw)
+
+    async def complete(self, queue: str, done: Sequence[tuple[str, str, str]]) -> list[bool]:
+        args: list[Any] = [len(done)]
+        for item in done:
+            args.extend(item)
+        return [int(f) == 1 for f in await self._run("complete", queue, args)]
+
+    async def complete_and_claim(
+        self,
+        queue: str,
+        done: Sequence[tuple[str, str, str]],
+        n: int,
+        worker: str,
+        lease_ms: int,
+    ) -> tuple[list[bool], ClaimResult | None]:
+        """Acknowledge finished jobs and lease new ones in a single round trip."""
+        k = self.keys(queue)
+        calls: list[tuple[str, list[str], list[Any]]] = []
+        if done:
+            args: list[Any] = [k.base, len(done)]
+            for item in done:
+                args.extend(item)
+            calls.append(("complete", [k.meta], args))
+        if n > 0:
+            claim_args = self._claim_args(n, worker, lease_ms, 1000)
+            calls.append(("claim", [k.meta], [k.base, *claim_args]))
+        if not calls:
+            return [], None
+        try:
+            results = await self.runner.run_pipeline(self.client, calls)
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            raise ConnectionLost(f"Redis unreachable during claim on {queue!r}: {exc}") from exc
+        flags = [int(f) == 1 for f in results[0]] if done else []
+        claim = _parse_claim(results[-1]) if n > 0 else None
+        return flags, claim
+
+    async def fail(
+        self,
+        queue: str,
+        job_id: str,
+        token: str,
+        error_json: str,
+        *,
+        retry_delay_ms: int | None,
+        reason: str = "",
+    ) -> bool:
+        action = "dead" if retry_delay_ms is None else "retry"
+        args = [job_id, token, error_json, action, retry_delay_ms or 0, reason]
+        return int(await self._run("fail", queue, args)) == 1
+
+    async def reschedule(
+        self, queue: str, job_id: str, token: str, delay_ms: int, message: str
+    ) -> int:
+        return int(await self._run("reschedule", queue, [job_id, token, delay_ms, message]))
+
+    async def release(self, queue: str, items: Sequence[tuple[str, str]]) -> int:
+        args: list[Any] = [len(items)]
+        for item in items:
+            args.extend(item)
+        return int(await self._run("release", queue, args))
+
+    async def heartbeat(
+        self, queue: str, lease_ms: int, items: Sequence[tuple[str, str]]
+    ) -> list[str]:
+        args: list[Any] = [lease_ms, len(items)]
+        for item in items:
+            args.extend(item)
+        return list(await self._run("heartbeat", queue, args))
+
+    async def reap(self, queue: str, limit: int = 500) -> tuple[int, int]:
+        requeued, dead = await self._run("reap", queue, [limit])
+        return int(requeued), int(dead)
+
+    async def touch(
+        self,
+        queue: str,
+        job_id: str,
+        token: str,
+        *,
+        progress_json: str = "",
+        log_line: str = "",
+        max_log_lines: int = 1000,
+    ) -> bool:
+        args = [job_id, token, progress_json, log_line, max_log_lines]
+        return int(await self._run("touch", queue, args)) == 1
+
+    async def wait_marker(self, queue: str, timeout_s: float) -> bool:
+        """Block until a producer or a transition signals new work (or the timeout)."""
+        try:
+            got = await self.client.bzpopmin(self.keys(queue).marker, timeout=timeout_s)
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            raise ConnectionLost(f"Redis unreachable while waiting on {queue!r}: {exc}") from exc
+        return got is not None
+
+    async def signal(self, queue: str) -> None:
+        """Re-post a wake-up marker this worker consumed but could not use."""
+        await self.client.zadd(self.keys(queue).marker, {"m": 0})
+
+    # -- readers -----------------------------------------------------------------------------
+
+    async def watch(self, queue: str, job_id: str) -> str | None:
+        state = await self._run("watch", queue, [job_id])
+        return state or None
+
+    async def wait_done(self, queue: str, job_id: str, timeout_s: float) -> bool:
+        got = await self.client.blpop([self.keys(queue).done(job_id)], timeout=timeout_s)
+        return got is not None
+
+    async def get_job(self, queue: str, job_id: str) -> dict[str, str] | None:
+        raw = cast(dict[str, str], await self.client.hgetall(self.keys(queue).job(job_id)))
+        return raw or None
+
+    async def job_field(self, queue: str, job_id: str, field: str) -> str | None:
+        return cast(str | None, await self.client.hget(self.keys(queue).job(job_id), field))
+
+    async def job_logs(self, queue: str, job_id: str, start: int = 0, end: int = -1) -> list[str]:
+        return cast(list[str], await self.client.lrange(self.keys(queue).log(job_id), start, end))
+
+    async def counts(self, queue: str) -> dict[str, int]:
+        """Jobs per state and the queue's flags, in one round trip."""
+        k = self.keys(queue)
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hmget(k.meta, ["waiting", "paused", "completed_trimmed", "dead_trimmed"])
+        for key in (k.delayed, k.active, k.completed, k.dead):
+            pipe.zcard(key)
+        meta, delayed, active, completed, dead = await pipe.execute()
+        return {
+            "waiting": int(meta[0] or 0),
+            "delayed": int(delayed),
+            "active": int(active),
+            "completed": int(completed),
+            "dead": int(dead),
+            "paused": int(meta[1] or 0),
+            "completed_trimmed": int(meta[2] or 0),
+            "dead_trimmed": int(meta[3] or 0),
+        }
+
+    async def queues(self) -> list[str]:
+        names = cast(set[str], await self.client.smembers(registry_key(self.prefix)))
+        return sorted(names)
+
+    async def set_paused(self, queue: str, paused: bool) -> None:
+        k = self.keys(queue)
+        await self.register_queue(queue)
+        if paused:
+            await self.client.hset(k.meta, "paused", "1")
+        else:
+            await self.client.hdel(k.meta, "paused")
+            await self.signal(queue)
+
+    async def configure(self, queue: str, **limits: int) -> None:
+        """Queue-wide retention: completed_age, completed_max, dead_age, dead_max (ms / count)."""
+        allowed = {"completed_age", "completed_max", "dead_age", "dead_max"}
+        unknown = set(limits) - allowed
+        if unknown:
+            raise ValueError(f"unknown queue setting(s): {sorted(unknown)}")
+        await self.register_queue(queue)
+        await self.client.hset(self.keys(queue).meta, mapping=dict(limits))  # type: ignore[arg-type]
+
+    async def ids_in(self, queue: str, state: str, start: int = 0, end: int = -1) -> list[str]:
+        k = self.keys(queue)
+        key = {"delayed": k.delayed, "active": k.active, "completed": k.completed, "dead": k.dead}
+        if state not in key:
+            raise ValueError(f"cannot list state {state!r} by index")
+        return cast(list[str], await self.client.zrange(key[state], start, end))
+
+
+async def wait_for_server(client: Redis, timeout_s: float) -> None:
+    """Poll PING until the server answers; used right after starting one."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while True:
+        try:
+            await client.ping()
+            return
+        except (RedisConnectionError, RedisTimeoutError, OSError):
+            if loop.time() > deadline:
+                raise
+            await asyncio.sleep(0.02)

@@ -1,0 +1,109 @@
+"""Every exception Corral raises, in one tree.
+
+::
+
+    CorralError
+    ├── ConfigError            bad settings, URL, or job definition (raised at start-up)
+    ├── PayloadError           enqueue arguments that fail validation or exceed the size limit
+    ├── ConnectionLost         Redis could not be reached after the configured retries
+    ├── EmbeddedServerError    the embedded server could not be found or started
+    ├── JobNotFound            no job with that id (never existed, or trimmed by retention)
+    ├── JobFailed              ``handle.result()`` on a job that ended in the dead-letter set
+    ├── ResultTimeout          ``handle.result(timeout=...)`` ran out of time
+    ├── LeaseLost              a worker's token no longer matches: the job was re-leased
+    └── JobControl             raised *by handlers* to steer their own job
+        ├── Fatal              do not retry; send the job to the dead-letter set now
+        ├── Retry(delay=)      run again later without counting a failed attempt
+        └── JobTimeout         the attempt ran past its timeout (raised by the worker)
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+
+class CorralError(Exception):
+    """Base of every Corral exception."""
+
+
+class ConfigError(CorralError):
+    """Invalid configuration: settings, URLs, or a job definition."""
+
+
+class PayloadError(CorralError, ValueError):
+    """Enqueue arguments that do not validate, or a payload over the size limit.
+
+    ``errors`` holds pydantic-style error dicts; ``fields`` the dotted paths that failed.
+    """
+
+    def __init__(self, message: str, *, errors: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.errors: list[dict[str, Any]] = errors or []
+
+    @property
+    def fields(self) -> list[str]:
+        return [".".join(str(p) for p in e.get("loc", ())) for e in self.errors]
+
+
+class ConnectionLost(CorralError, ConnectionError):
+    """Redis stayed unreachable after the configured retries."""
+
+
+class EmbeddedServerError(CorralError):
+    """The embedded Redis/Valkey server could not be found or did not start."""
+
+
+class JobNotFound(CorralError, LookupError):
+    """No job with this id exists (it never did, or retention trimmed it)."""
+
+
+class JobFailed(CorralError):
+    """The job ended in the dead-letter set; carries the last error."""
+
+    def __init__(
+        self, job_id: str, reason: str, error_type: str | None, message: str | None
+    ) -> None:
+        text = f"job {job_id} is dead ({reason})"
+        if error_type:
+            text += f": {error_type}: {message or ''}".rstrip(": ")
+        super().__init__(text)
+        self.job_id = job_id
+        self.reason = reason
+        self.error_type = error_type
+        self.error_message = message
+
+
+class ResultTimeout(CorralError, TimeoutError):
+    """Waiting for a job's result took longer than the timeout given."""
+
+
+class LeaseLost(CorralError):
+    """The worker's fencing token is stale: another worker owns the job now."""
+
+
+class JobControl(CorralError):
+    """Base of the exceptions a handler raises to steer its own job."""
+
+
+class Fatal(JobControl):
+    """Non-retryable failure: the job goes to the dead-letter set immediately."""
+
+
+class Retry(JobControl):
+    """Run the job again after ``delay`` without counting a failed attempt.
+
+    For upstream back-pressure such as HTTP 429 with ``Retry-After``. Bounded by the job's
+    ``max_reschedules``; past that the job is dead with reason ``rescheduled_too_often``.
+    """
+
+    def __init__(self, delay: timedelta | float = 0.0, message: str = "") -> None:
+        seconds = delay.total_seconds() if isinstance(delay, timedelta) else float(delay)
+        if seconds < 0:
+            raise ValueError("Retry delay must not be negative")
+        super().__init__(message or f"retry in {seconds:g}s")
+        self.delay = timedelta(seconds=seconds)
+
+
+class JobTimeout(JobControl, TimeoutError):
+    """The attempt exceeded the job's timeout; it counts as a failed attempt."""

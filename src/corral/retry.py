@@ -1,0 +1,195 @@
+"""Retry policies and backoff curves: pure functions of the attempt number.
+
+A policy is stored with each job as a small spec (see :meth:`Backoff.spec`), so the worker that
+runs a retry computes the same delay the caller asked for. Custom backoffs are callables and live
+only in the job's definition; their spec says ``custom`` and the worker uses the definition.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from corral.errors import ConfigError
+
+_MAX_ATTEMPTS = 10_000
+
+
+def _ms(value: timedelta) -> int:
+    return int(value.total_seconds() * 1000)
+
+
+def _check_jitter(jitter: float) -> None:
+    if not 0.0 <= jitter <= 1.0:
+        raise ConfigError(f"jitter must be between 0 and 1, got {jitter}")
+
+
+def _check_delay(name: str, value: timedelta) -> None:
+    if value < timedelta(0):
+        raise ConfigError(f"{name} must not be negative, got {value}")
+
+
+def apply_jitter(ms: float, jitter: float, rng: random.Random | None = None) -> int:
+    """Spread ``ms`` uniformly over ``ms * (1 ± jitter)`` so retries of a burst do not align."""
+    if jitter <= 0 or ms <= 0:
+        return round(ms)
+    r = (rng or random).uniform(-jitter, jitter)
+    return max(0, round(ms * (1.0 + r)))
+
+
+class Backoff:
+    """Base class: ``delay(attempt)`` is the wait before attempt ``attempt + 1``."""
+
+    jitter: float = 0.0
+
+    def base_ms(self, attempt: int) -> float:
+        raise NotImplementedError
+
+    def delay(
+        self, attempt: int, error: BaseException | None = None, rng: random.Random | None = None
+    ) -> timedelta:
+        return timedelta(milliseconds=apply_jitter(self.base_ms(attempt), self.jitter, rng))
+
+    def spec(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True, slots=True)
+class Fixed(Backoff):
+    """The same wait after every failed attempt."""
+
+    wait: timedelta = timedelta(seconds=1)
+    jitter: float = 0.0
+
+    def __post_init__(self) -> None:
+        _check_delay("Fixed.wait", self.wait)
+        _check_jitter(self.jitter)
+
+    def base_ms(self, attempt: int) -> float:
+        return float(_ms(self.wait))
+
+    def spec(self) -> dict[str, Any]:
+        return {"t": "fixed", "w": _ms(self.wait), "j": self.jitter}
+
+
+@dataclass(frozen=True, slots=True)
+class Linear(Backoff):
+    """``step * attempt``, capped at ``cap``."""
+
+    step: timedelta = timedelta(seconds=1)
+    cap: timedelta = timedelta(hours=1)
+    jitter: float = 0.0
+
+    def __post_init__(self) -> None:
+        _check_delay("Linear.step", self.step)
+        _check_delay("Linear.cap", self.cap)
+        _check_jitter(self.jitter)
+
+    def base_ms(self, attempt: int) -> float:
+        return float(min(_ms(self.step) * max(attempt, 1), _ms(self.cap)))
+
+    def spec(self) -> dict[str, Any]:
+        return {"t": "linear", "w": _ms(self.step), "m": _ms(self.cap), "j": self.jitter}
+
+
+@dataclass(frozen=True, slots=True)
+class Exponential(Backoff):
+    """``base * factor ** (attempt - 1)``, capped at ``cap``."""
+
+    base: timedelta = timedelta(seconds=1)
+    factor: float = 2.0
+    cap: timedelta = timedelta(hours=1)
+    jitter: float = 0.0
+
+    def __post_init__(self) -> None:
+        _check_delay("Exponential.base", self.base)
+        _check_delay("Exponential.cap", self.cap)
+        _check_jitter(self.jitter)
+        if self.factor < 1.0:
+            raise ConfigError(f"Exponential.factor must be >= 1, got {self.factor}")
+
+    def base_ms(self, attempt: int) -> float:
+        exponent = min(max(attempt, 1) - 1, 64)
+        return float(min(_ms(self.base) * self.factor**exponent, _ms(self.cap)))
+
+    def spec(self) -> dict[str, Any]:
+        return {
+            "t": "exp",
+            "w": _ms(self.base),
+            "f": self.factor,
+            "m": _ms(self.cap),
+            "j": self.jitter,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Custom(Backoff):
+    """Any function ``(attempt, error) -> timedelta``; jitter is applied on top."""
+
+    fn: Callable[[int, BaseException | None], timedelta]
+    jitter: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not callable(self.fn):
+            raise ConfigError("Custom backoff needs a callable")
+        _check_jitter(self.jitter)
+
+    def base_ms(self, attempt: int) -> float:
+        return float(_ms(self.fn(attempt, None)))
+
+    def delay(
+        self, attempt: int, error: BaseException | None = None, rng: random.Random | None = None
+    ) -> timedelta:
+        wait = self.fn(attempt, error)
+        if not isinstance(wait, timedelta) or wait < timedelta(0):
+            raise ConfigError(f"custom backoff must return a non-negative timedelta, got {wait!r}")
+        return timedelta(milliseconds=apply_jitter(_ms(wait), self.jitter, rng))
+
+    def spec(self) -> dict[str, Any]:
+        return {"t": "custom", "j": self.jitter}
+
+
+def backoff_from_spec(spec: dict[str, Any]) -> Backoff | None:
+    """Rebuild a stored backoff; ``None`` for ``custom`` (the job definition holds it)."""
+    kind = spec.get("t")
+    jitter = float(spec.get("j", 0.0))
+    if kind == "fixed":
+        return Fixed(timedelta(milliseconds=spec["w"]), jitter)
+    if kind == "linear":
+        return Linear(timedelta(milliseconds=spec["w"]), timedelta(milliseconds=spec["m"]), jitter)
+    if kind == "exp":
+        return Exponential(
+            timedelta(milliseconds=spec["w"]),
+            float(spec["f"]),
+            timedelta(milliseconds=spec["m"]),
+            jitter,
+        )
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How many attempts a job gets in all, and how long to wait between them."""
+
+    attempts: int = 3
+    backoff: Backoff = field(default_factory=lambda: Exponential(timedelta(seconds=1), jitter=0.1))
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.attempts, int) or not 1 <= self.attempts <= _MAX_ATTEMPTS:
+            raise ConfigError(
+                f"attempts must be an integer 1..{_MAX_ATTEMPTS}, got {self.attempts!r}"
+            )
+        if not isinstance(self.backoff, Backoff):
+            raise ConfigError(
+                f"backoff must be a Backoff (Fixed, Linear, ...), got {self.backoff!r}"
+            )
+
+    def should_retry(self, attempt: int) -> bool:
+        """``attempt`` is the 1-based number of the attempt that just failed."""
+        return attempt < self.attempts
+
+
+NO_RETRY = RetryPolicy(attempts=1, backoff=Fixed(timedelta(0)))

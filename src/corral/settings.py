@@ -1,0 +1,139 @@
+"""Settings: where Redis is, how keys are named, and the engine's defaults.
+
+Read from the environment (``Settings.from_env()``) or given directly. A bad value fails at
+start-up with a :class:`~corral.errors.ConfigError` that names the variable.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from corral.errors import ConfigError
+
+ENV_REDIS_URL = "CORRAL_REDIS_URL"
+ENV_PREFIX = "CORRAL_PREFIX"
+ENV_MAX_PAYLOAD = "CORRAL_MAX_PAYLOAD_BYTES"
+
+_SCHEMES = ("redis", "rediss", "unix")
+_PREFIX_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+
+
+@dataclass(frozen=True, slots=True)
+class RedisTarget:
+    """A parsed Redis URL, kept so errors and logs can show it without the password."""
+
+    url: str
+    scheme: str
+    host: str | None
+    port: int | None
+    path: str | None
+    db: int
+    username: str | None
+    password: str | None
+
+    @property
+    def redacted(self) -> str:
+        if self.scheme == "unix":
+            return f"unix://{self.path}?db={self.db}"
+        auth = "***@" if self.password else ""
+        return f"{self.scheme}://{auth}{self.host}:{self.port}/{self.db}"
+
+
+def parse_redis_url(url: str, *, source: str = ENV_REDIS_URL) -> RedisTarget:
+    """Validate a ``redis://``, ``rediss://`` or ``unix://`` URL; ``source`` names it in errors."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise ConfigError(f"{source}={url!r} is not a valid URL: {exc}") from None
+    if parts.scheme not in _SCHEMES:
+        raise ConfigError(
+            f"{source}={url!r}: scheme must be one of redis://, rediss://, unix:// "
+            f"(got {parts.scheme or 'none'!r})"
+        )
+    query = parse_qs(parts.query)
+    db_text = query.get("db", [""])[0]
+    if parts.scheme != "unix" and parts.path not in ("", "/"):
+        db_text = parts.path.lstrip("/")
+    try:
+        db = int(db_text) if db_text else 0
+    except ValueError:
+        raise ConfigError(
+            f"{source}={url!r}: database must be an integer, got {db_text!r}"
+        ) from None
+    if db < 0:
+        raise ConfigError(f"{source}={url!r}: database must not be negative")
+    username = unquote(parts.username) if parts.username else None
+    password = unquote(parts.password) if parts.password else None
+    if parts.scheme == "unix":
+        if not parts.path:
+            raise ConfigError(f"{source}={url!r}: unix:// URL needs a socket path")
+        return RedisTarget(url, "unix", None, None, parts.path, db, username, password)
+    if not parts.hostname:
+        raise ConfigError(f"{source}={url!r}: missing host name")
+    return RedisTarget(
+        url, parts.scheme, parts.hostname, port or 6379, None, db, username, password
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Connection and engine defaults. Immutable; derive variants with :meth:`replace`."""
+
+    redis_url: str | None = None
+    prefix: str = "corral"
+    max_payload_bytes: int = 512 * 1024
+    lease: timedelta = timedelta(seconds=30)
+    reap_interval: timedelta = timedelta(seconds=2)
+    connect_retries: int = 5
+
+    def __post_init__(self) -> None:
+        if self.redis_url is not None:
+            parse_redis_url(self.redis_url)
+        if not _PREFIX_RE.match(self.prefix):
+            raise ConfigError(
+                f"{ENV_PREFIX}={self.prefix!r}: use 1-64 letters, digits, '_', '-' or '.'"
+            )
+        if self.max_payload_bytes <= 0:
+            raise ConfigError(f"{ENV_MAX_PAYLOAD} must be positive, got {self.max_payload_bytes}")
+        if self.lease < timedelta(milliseconds=200):
+            raise ConfigError(f"lease must be at least 200 ms, got {self.lease}")
+        if self.reap_interval <= timedelta(0):
+            raise ConfigError("reap_interval must be positive")
+
+    @property
+    def target(self) -> RedisTarget | None:
+        return parse_redis_url(self.redis_url) if self.redis_url else None
+
+    def replace(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_url(cls, url: str, **overrides: object) -> Settings:
+        parse_redis_url(url, source="redis URL")
+        return cls(redis_url=url, **overrides)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        url = env.get(ENV_REDIS_URL, "").strip()
+        if url:
+            parse_redis_url(url)
+            values["redis_url"] = url
+        prefix = env.get(ENV_PREFIX, "").strip()
+        if prefix:
+            values["prefix"] = prefix
+        size = env.get(ENV_MAX_PAYLOAD, "").strip()
+        if size:
+            try:
+                values["max_payload_bytes"] = int(size)
+            except ValueError:
+                raise ConfigError(f"{ENV_MAX_PAYLOAD}={size!r} is not an integer") from None
+        values.update(overrides)
+        return cls(**values)  # type: ignore[arg-type]

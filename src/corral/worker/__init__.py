@@ -1,0 +1,6 @@
+"""Workers: the fetch loop, handler runners, leases, shutdown and the process supervisor."""
+
+from corral.worker.core import QueueOrder, Worker
+from corral.worker.stats import WorkerStats
+
+__all__ = ["QueueOrder", "Worker", "WorkerStats"]

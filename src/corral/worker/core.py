@@ -1,0 +1,440 @@
+"""The worker: claims jobs, runs them, acknowledges in batches, keeps leases alive.
+
+One fetch loop per worker. Each pass acknowledges the jobs that finished since the last pass
+and claims as many new ones as there are free slots, in one pipelined round trip per queue.
+When there is nothing to do it blocks on the queues' wake-up markers, a finishing job, or the
+next delayed job's due time, whichever comes first: no busy polling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from corral.codec import describe, from_json, to_json
+from corral.context import JobContext
+from corral.engine import Claimed, Engine
+from corral.engine.keys import check_queue_name
+from corral.errors import ConfigError, CorralError, Retry
+from corral.ids import new_job_id
+from corral.job import DeadReason
+from corral.worker.outcome import decide, error_json, exception_json
+from corral.worker.process import RemoteError
+from corral.worker.runners import Runners
+from corral.worker.stats import WorkerStats
+
+if TYPE_CHECKING:
+    from corral.app import App
+    from corral.jobs import JobFunction
+
+log = logging.getLogger(__name__)
+
+IDLE_WAIT_S = 5.0
+
+
+@dataclass(slots=True)
+class _Running:
+    queue: str
+    job: Claimed
+    ctx: JobContext
+    task: asyncio.Task[None]
+
+
+class QueueOrder:
+    """Which queue gets first pick of free slots: fixed order (strict) or smooth weighted
+    round-robin, so a low tier keeps progressing under a flood of high-tier work."""
+
+    def __init__(self, queues: Sequence[str], weights: Mapping[str, int] | None) -> None:
+        self.queues = list(queues)
+        self.weights = {q: int((weights or {}).get(q, 1)) for q in queues}
+        if any(w <= 0 for w in self.weights.values()):
+            raise ConfigError(f"queue weights must be positive integers, got {self.weights}")
+        self.weighted = weights is not None
+        self._current = dict.fromkeys(queues, 0)
+
+    def next(self) -> list[str]:
+        if not self.weighted or len(self.queues) == 1:
+            return self.queues
+        total = sum(self.weights.values())
+        for q in self.queues:
+            self._current[q] += self.weights[q]
+        first = max(self.queues, key=lambda q: self._current[q])
+        self._current[first] -= total
+        return [first, *(q for q in self.queues if q != first)]
+
+
+class Worker:
+    """Runs the jobs of ``app`` from ``queues``: ``await Worker(app).run()``.
+
+    ``concurrency`` bounds jobs in flight in this process; ``weights`` switches from strict
+    queue order to weighted order; ``grace`` is how long shutdown waits for running jobs
+    before handing them back to waiting."""
+
+    def __init__(
+        self,
+        app: App,
+        queues: Sequence[str] | None = None,
+        *,
+        concurrency: int = 10,
+        weights: Mapping[str, int] | None = None,
+        lease: timedelta | None = None,
+        grace: timedelta = timedelta(seconds=30),
+        process_slots: int | None = None,
+        name: str | None = None,
+        burst: bool = False,
+    ) -> None:
+        names = list(queues or app.queues() or ["default"])
+        for q in names:
+            check_queue_name(q)
+        if concurrency < 1:
+            raise ConfigError(f"concurrency must be at least 1, got {concurrency}")
+        self.app = app
+        self.queues = names
+        self.order = QueueOrder(names, weights)
+        self.concurrency = concurrency
+        self.lease = lease or app.settings.lease
+        self.lease_ms = int(self.lease.total_seconds() * 1000)
+        self.grace = grace
+        self.burst = burst
+        self.id = name or f"{socket.gethostname()}:{os.getpid()}:{new_job_id()[-6:]}"
+        self.stats = WorkerStats()
+        self._runners = Runners(concurrency * 2, process_slots or os.cpu_count() or 2)
+        self._running: dict[str, _Running] = {}
+        self._done: dict[str, list[tuple[str, str, str]]] = {}
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._markers: dict[str, asyncio.Task[bool]] = {}
+        self._next_due: dict[str, int | None] = {}
+        self._engine: Engine | None = None
+        self._background: set[asyncio.Task[bool]] = set()
+
+    # -- control -----------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Stop claiming; running jobs get ``grace`` to finish. Safe to call from a signal."""
+        self._stopping = True
+        self._wake.set()
+
+    @property
+    def running(self) -> int:
+        return len(self._running)
+
+    async def run(self) -> WorkerStats:
+        self._engine = engine = await self.app.engine()
+        await engine.ping()
+        for q in self.queues:
+            await engine.register_queue(q)
+        log.info("worker %s serving %s (concurrency %d)", self.id, self.queues, self.concurrency)
+        helpers = [
+            asyncio.create_task(self._heartbeat_loop(engine), name="corral-heartbeat"),
+            asyncio.create_task(self._reap_loop(engine), name="corral-reaper"),
+        ]
+        try:
+            await self._fetch_loop(engine)
+        finally:
+            await self._shutdown(engine)
+            for task in [*helpers, *self._markers.values()]:
+                task.cancel()
+            await asyncio.gather(*helpers, *self._markers.values(), return_exceptions=True)
+            self._markers.clear()
+            self._runners.close()
+        return self.stats
+
+    # -- the fetch loop ----------------------------------------------------------------------
+
+    async def _fetch_loop(self, engine: Engine) -> None:
+        while not self._stopping:
+            try:
+                claimed = await self._pass(engine)
+            except CorralError as exc:  # ConnectionLost after redis-py's own retries
+                log.warning("worker %s: %s; retrying in 1s", self.id, exc)
+                await asyncio.sleep(1.0)
+                continue
+            if claimed:
+                continue
+            if self.burst and not self._running and await self._all_empty(engine):
+                return
+            await self._idle(engine)
+
+    async def _pass(self, engine: Engine) -> bool:
+        claimed_any = False
+        for queue in self.order.next():
+            done = self._done.pop(queue, [])
+            free = 0 if self._stopping else self.concurrency - len(self._running)
+            if not done and free <= 0:
+                continue
+            try:
+                flags, claim = await engine.complete_and_claim(
+                    queue, done, free, self.id, self.lease_ms
+                )
+            except BaseException:
+                self._done.setdefault(queue, [])[:0] = done  # keep them for the next pass
+                raise
+            for (job_id, _, _), ok in zip(done, flags, strict=True):
+                if ok:
+                    self.stats.completed += 1
+                else:
+                    self.stats.stale += 1
+                    log.warning("job %s: late result discarded (lease was lost)", job_id)
+            if claim is not None:
+                self._next_due[queue] = claim.next_due_ms
+                for job in claim.jobs:
+                    self._start(engine, queue, job)
+                claimed_any = claimed_any or bool(claim.jobs)
+        return claimed_any
+
+    async def _idle(self, engine: Engine) -> None:
+        """Block until a job finishes, a marker arrives, or a delayed job is due."""
+        self._wake.clear()
+        if self._done or self._stopping:
+            return
+        free = self.concurrency - len(self._running)
+        waiters: list[asyncio.Future[Any]] = [asyncio.ensure_future(self._wake.wait())]
+        if free > 0:
+            for q in self.queues:
+                if q not in self._markers:
+                    self._markers[q] = asyncio.create_task(engine.wait_marker(q, IDLE_WAIT_S))
+            waiters.extend(self._markers.values())
+        dues = [d for d in self._next_due.values() if d is not None]
+        timeout = min([IDLE_WAIT_S, *(d / 1000.0 for d in dues)])
+        try:
+            await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiters[0].cancel()
+        for q, task in list(self._markers.items()):
+            if task.done():
+                del self._markers[q]
+                if task.cancelled() or task.exception() is not None:
+                    continue
+                if task.result() and self.concurrency - len(self._running) <= 0:
+                    await engine.signal(q)  # we are full: let another worker have it
+
+    async def _all_empty(self, engine: Engine) -> bool:
+        for q in self.queues:
+            c = await engine.counts(q)
+            if c["waiting"] or c["delayed"] or c["active"]:
+                return False
+        return True
+
+    # -- running one job -----------------------------------------------------------------------
+
+    def _start(self, engine: Engine, queue: str, job: Claimed) -> None:
+        loop = asyncio.get_running_loop()
+
+        def writer(progress: Any, line: str) -> None:
+            coro = engine.touch(
+                queue,
+                job.id,
+                job.token,
+                progress_json="" if progress is None else to_json(progress),
+                log_line=line,
+            )
+            try:
+                running = asyncio.get_running_loop()
+            except RuntimeError:
+                running = None
+            if running is loop:
+                self._background.add(task := loop.create_task(coro))
+                task.add_done_callback(self._background.discard)
+            else:
+                asyncio.run_coroutine_threadsafe(coro, loop)
+
+        ctx = JobContext(
+            id=job.id,
+            queue=queue,
+            name=job.name,
+            attempt=job.attempt,
+            max_attempts=job.max_attempts,
+            group=job.group or None,
+            writer=writer,
+        )
+        task = asyncio.create_task(self._execute(engine, queue, job, ctx))
+        self._running[job.id] = _Running(queue, job, ctx, task)
+        self.stats.started += 1
+        self.stats.by_job[job.name] += 1
+
+    async def _execute(self, engine: Engine, queue: str, job: Claimed, ctx: JobContext) -> None:
+        try:
+            await self._attempt(engine, queue, job, ctx)
+        except asyncio.CancelledError:
+            pass  # shutdown or lost lease: the job is released or re-leased elsewhere
+        except Exception:
+            log.exception("job %s: could not record its outcome; its lease will expire", job.id)
+        finally:
+            self._running.pop(job.id, None)
+            self._wake.set()
+
+    async def _attempt(self, engine: Engine, queue: str, job: Claimed, ctx: JobContext) -> None:
+        job_fn = self.app.registry.get(job.name)
+        if job_fn is None:
+            msg = f"no job named {job.name!r} is registered in this worker"
+            await self._dead(engine, queue, job, "UnknownJob", msg, DeadReason.UNKNOWN_JOB)
+            return
+        options = from_json(job.options_json, {})
+        if not isinstance(options, dict):
+            options = {}
+        timeout_ms = options.get("t")
+        timeout = float(timeout_ms) / 1000.0 if timeout_ms else None
+        try:
+            result = await self._runners.run(job_fn, job.payload, ctx, timeout)
+        except ValidationError as exc:
+            msg = f"payload no longer valid for {job.name!r}: {describe(exc)}"
+            await self._dead(engine, queue, job, "InvalidPayload", msg, DeadReason.INVALID_PAYLOAD)
+            return
+        except Retry as exc:
+            await self._reschedule(engine, queue, job, exc)
+            return
+        except (Exception, asyncio.CancelledError) as exc:
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            await self._failed(engine, queue, job, exc, job_fn)
+            return
+        if ctx.cancelled:
+            return
+        self._done.setdefault(queue, []).append((job.id, job.token, result))
+
+    async def _failed(
+        self,
+        engine: Engine,
+        queue: str,
+        job: Claimed,
+        exc: BaseException,
+        job_fn: JobFunction[Any, Any],
+    ) -> None:
+        self.stats.failed_attempts += 1
+        if isinstance(exc, RemoteError):
+            err = error_json(
+                type_name=exc.type_name,
+                message=str(exc),
+                tb=exc.remote_traceback,
+                attempt=job.attempt,
+                worker=self.id,
+            )
+        else:
+            err = exception_json(exc, job.attempt, self.id)
+        options = from_json(job.options_json, {})
+        decision = decide(
+            exc,
+            job.attempt,
+            job.max_attempts,
+            options if isinstance(options, dict) else {},
+            job_fn.options.retry.backoff,
+        )
+        ok = await engine.fail(
+            queue, job.id, job.token, err, retry_delay_ms=decision.retry_ms, reason=decision.reason
+        )
+        if not ok:
+            self.stats.stale += 1
+            log.warning("job %s: failure not recorded, the lease was lost", job.id)
+        elif decision.retry_ms is None:
+            self.stats.dead += 1
+            self.stats.dead_reasons[decision.reason] += 1
+            log.info("job %s (%s) is dead: %s", job.id, job.name, decision.reason)
+        else:
+            self.stats.retried += 1
+
+    async def _reschedule(self, engine: Engine, queue: str, job: Claimed, exc: Retry) -> None:
+        delay_ms = int(exc.delay.total_seconds() * 1000)
+        code = await engine.reschedule(queue, job.id, job.token, delay_ms, str(exc))
+        if code == 1:
+            self.stats.rescheduled += 1
+        elif code == 2:
+            self.stats.dead += 1
+            self.stats.dead_reasons[DeadReason.RESCHEDULED_TOO_OFTEN] += 1
+        else:
+            self.stats.stale += 1
+
+    async def _dead(
+        self, engine: Engine, queue: str, job: Claimed, type_name: str, message: str, reason: str
+    ) -> None:
+        """A job that cannot run at all: straight to the dead set with a readable reason."""
+        err = error_json(
+            type_name=type_name, message=message, tb="", attempt=job.attempt, worker=self.id
+        )
+        if await engine.fail(queue, job.id, job.token, err, retry_delay_ms=None, reason=reason):
+            self.stats.dead += 1
+            self.stats.dead_reasons[reason] += 1
+            log.warning("job %s is dead (%s): %s", job.id, reason, message)
+
+    # -- leases ------------------------------------------------------------------------------
+
+    async def _heartbeat_loop(self, engine: Engine) -> None:
+        interval = max(self.lease.total_seconds() / 3.0, 0.05)
+        while True:
+            await asyncio.sleep(interval)
+            by_queue: dict[str, list[tuple[str, str]]] = {}
+            for run in list(self._running.values()):
+                by_queue.setdefault(run.queue, []).append((run.job.id, run.job.token))
+            for queue, items in by_queue.items():
+                try:
+                    lost = await engine.heartbeat(queue, self.lease_ms, items)
+                except CorralError as exc:
+                    log.warning("heartbeat failed: %s", exc)
+                    continue
+                for job_id in lost:
+                    lost_run = self._running.get(job_id)
+                    if lost_run is not None:
+                        log.warning("job %s: lease lost; cancelling this attempt", job_id)
+                        lost_run.ctx.cancelled = True
+                        lost_run.task.cancel()
+
+    async def _reap_loop(self, engine: Engine) -> None:
+        interval = min(self.app.settings.reap_interval.total_seconds(), self.lease.total_seconds())
+        while True:
+            for queue in self.queues:
+                try:
+                    requeued, dead = await engine.reap(queue)
+                except CorralError as exc:
+                    log.warning("reaper failed: %s", exc)
+                    continue
+                if requeued or dead:
+                    log.warning(
+                        "queue %s: recovered %d stalled job(s), %d dead", queue, requeued, dead
+                    )
+                    self._wake.set()
+            await asyncio.sleep(interval)
+
+    # -- shutdown ------------------------------------------------------------------------------
+
+    async def _shutdown(self, engine: Engine) -> None:
+        """Let running jobs finish within the grace period, then hand the rest back."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.grace.total_seconds()
+        while self._running and loop.time() < deadline:
+            tasks = [r.task for r in self._running.values()]
+            await asyncio.wait(tasks, timeout=deadline - loop.time())
+            await self._flush(engine)
+        leftovers = list(self._running.values())
+        for run in leftovers:
+            run.ctx.cancelled = True
+            run.task.cancel()
+        if leftovers:
+            await asyncio.gather(*(r.task for r in leftovers), return_exceptions=True)
+            by_queue: dict[str, list[tuple[str, str]]] = {}
+            for run in leftovers:
+                by_queue.setdefault(run.queue, []).append((run.job.id, run.job.token))
+            for queue, items in by_queue.items():
+                try:
+                    self.stats.released += await engine.release(queue, items)
+                except CorralError as exc:
+                    log.error("could not hand back %d job(s) on %s: %s", len(items), queue, exc)
+        await self._flush(engine)
+
+    async def _flush(self, engine: Engine) -> None:
+        while self._done:
+            queue, done = self._done.popitem()
+            try:
+                flags = await engine.complete(queue, done)
+            except CorralError as exc:
+                log.error("could not acknowledge %d job(s) on %s: %s", len(done), queue, exc)
+                return
+            self.stats.completed += sum(flags)
+            self.stats.stale += len(flags) - sum(flags)

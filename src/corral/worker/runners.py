@@ -1,0 +1,79 @@
+"""Runs one handler call in its mode (event loop, thread, or child process) with a timeout."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from corral.context import JobContext, reset_current, set_current
+from corral.jobs import JobFunction
+from corral.worker.outcome import timeout_error
+from corral.worker.process import ProcessPool
+
+
+class Runners:
+    """Owns the thread pool and the process pool of one worker."""
+
+    def __init__(self, threads: int, processes: int) -> None:
+        self._threads = ThreadPoolExecutor(max(1, threads), thread_name_prefix="corral-job")
+        self._processes_size = processes
+        self._processes: ProcessPool | None = None
+
+    async def run(
+        self,
+        job_fn: JobFunction[Any, Any],
+        payload: str,
+        ctx: JobContext,
+        timeout: float | None,
+    ) -> str:
+        """Run the handler; returns the result as JSON. Raises what the handler raised,
+        ``JobTimeout`` past ``timeout``, or a ValidationError if the payload no longer fits."""
+        if job_fn.mode == "process":
+            if self._processes is None:
+                self._processes = ProcessPool(self._processes_size)
+            fn = job_fn.fn
+            return await self._processes.run(fn.__module__, fn.__qualname__, payload, ctx, timeout)
+        kwargs = job_fn.codec.loads(payload)
+        if job_fn.mode == "async":
+            token = set_current(ctx)
+            try:
+                result = await asyncio.wait_for(job_fn.fn(**kwargs), timeout)
+            except TimeoutError:
+                raise timeout_error(timeout or 0) from None
+            finally:
+                reset_current(token)
+        else:
+            result = await self._in_thread(job_fn, kwargs, ctx, timeout)
+        return job_fn.codec.dump_result(result)
+
+    async def _in_thread(
+        self,
+        job_fn: JobFunction[Any, Any],
+        kwargs: dict[str, Any],
+        ctx: JobContext,
+        timeout: float | None,
+    ) -> Any:
+        context = contextvars.copy_context()
+
+        def call() -> Any:
+            set_current(ctx)
+            return job_fn.fn(**kwargs)
+
+        future = asyncio.get_running_loop().run_in_executor(self._threads, context.run, call)
+        try:
+            # shield: on timeout the thread cannot be stopped; it finishes on its own and the
+            # fence (its token is no longer current) discards whatever it produces.
+            return await asyncio.wait_for(asyncio.shield(future), timeout)
+        except TimeoutError:
+            ctx.cancelled = True
+            raise timeout_error(timeout or 0) from None
+        except asyncio.CancelledError:
+            ctx.cancelled = True
+            raise
+
+    def close(self) -> None:
+        self._threads.shutdown(wait=False, cancel_futures=True)
+        if self._processes is not None:
+            self._processes.close()
