@@ -58,6 +58,15 @@ class App:
     def from_url(cls, url: str, **overrides: Any) -> App:
         return cls(Settings.from_url(url, **overrides))
 
+    def configure(self, settings: Settings | None = None, **overrides: Any) -> App:
+        """Replace the settings before first use (e.g. a URL chosen at run time by a CLI or a
+        test); refused once this App has connected."""
+        if self._engines or self._embedded is not None:
+            raise ConfigError("configure() must be called before the App connects")
+        base = settings or self.settings
+        self.settings = base.replace(**overrides) if overrides else base
+        return self
+
     # -- registry ------------------------------------------------------------------------------
 
     @overload

@@ -1,0 +1,84 @@
+"""Shared fixtures: real servers (embedded Valkey and Debian's redis-server) on free ports.
+
+Each test gets its own key prefix on a session-wide server, so tests never see each other's
+keys; tests that kill or restart a server start their own with ``fresh_server``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from corral import App
+from corral.embedded import EmbeddedServer, ServerOptions, find_server_binary, free_port
+
+
+def _server_binaries() -> dict[str, Path]:
+    wanted = os.environ.get("CORRAL_TEST_SERVERS", "valkey,redis").split(",")
+    found: dict[str, Path] = {}
+    if "valkey" in wanted:
+        found["valkey"] = find_server_binary()
+    if "redis" in wanted and shutil.which("redis-server"):
+        found["redis"] = Path(shutil.which("redis-server") or "")
+    return found
+
+
+BINARIES = _server_binaries()
+
+
+@pytest.fixture(scope="session", params=sorted(BINARIES), ids=lambda k: k)
+def server(request: pytest.FixtureRequest) -> Iterator[EmbeddedServer]:
+    srv = EmbeddedServer(ServerOptions(port=free_port()), binary=BINARIES[request.param])
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def prefix() -> str:
+    return "t" + uuid.uuid4().hex[:10]
+
+
+@pytest.fixture
+def make_app(server: EmbeddedServer, prefix: str) -> Callable[..., App]:
+    def make(**overrides: object) -> App:
+        return App.from_url(server.url, prefix=prefix, **overrides)
+
+    return make
+
+
+@pytest.fixture
+async def app(make_app: Callable[..., App]) -> AsyncIterator[App]:
+    application = make_app()
+    async with application:
+        yield application
+
+
+@pytest.fixture
+def raw(server: EmbeddedServer) -> Iterator[redis.Redis]:
+    """A plain sync client to look at keys directly."""
+    client = redis.Redis.from_url(server.url, decode_responses=True)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def fresh_server(tmp_path: Path) -> Iterator[Callable[..., EmbeddedServer]]:
+    """Start servers this test owns (it may kill and restart them); all stopped at the end."""
+    started: list[EmbeddedServer] = []
+
+    def start(binary: str = "valkey", **options: object) -> EmbeddedServer:
+        opts = ServerOptions(**{"port": free_port(), "dir": tmp_path / uuid.uuid4().hex, **options})  # type: ignore[arg-type]
+        srv = EmbeddedServer(opts, binary=BINARIES.get(binary) or find_server_binary()).start()
+        started.append(srv)
+        return srv
+
+    yield start
+    for srv in started:
+        srv.stop()
