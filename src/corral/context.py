@@ -27,6 +27,7 @@ class JobContext:
     max_attempts: int
     group: str | None
     writer: Writer = field(repr=False)
+    reschedules: int = 0
     cancelled: bool = False
     _progress: Any = field(default=None, repr=False)
 

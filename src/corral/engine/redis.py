@@ -22,7 +22,7 @@ from corral.errors import ConnectionLost
 
 log = logging.getLogger(__name__)
 
-CLAIM_FIELDS = 9
+CLAIM_FIELDS = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +72,7 @@ class Claimed:
     token: str
     group: str
     created_ms: int
+    reschedules: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +95,7 @@ def _parse_claim(raw: list[Any]) -> ClaimResult:
             raw[i + 6],
             raw[i + 7],
             int(raw[i + 8] or 0),
+            int(raw[i + 9] or 0),
         )
         for i in range(2, len(raw), CLAIM_FIELDS)
     ]

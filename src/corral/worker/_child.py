@@ -13,7 +13,7 @@ import signal
 from multiprocessing.connection import Connection
 from typing import Any
 
-from corral.codec import to_json
+from corral.codec import PayloadCodec, to_json
 from corral.context import JobContext, reset_current, set_current
 from corral.errors import Fatal, Retry
 from corral.worker.outcome import error_type, format_tb, safe_text
@@ -36,8 +36,10 @@ def child_main(conn: Connection) -> None:
             return
         key = (module, qualname)
         if key not in cache:
-            cache[key] = resolve(module, qualname)
-        job_fn = cache[key]
+            obj = resolve(module, qualname)
+            fn = getattr(obj, "fn", obj)  # a JobFunction, or the plain function it wraps
+            cache[key] = (fn, PayloadCodec(fn, fields["name"]))
+        fn, codec = cache[key]
 
         def writer(progress: Any, line: str) -> None:
             conn.send(("touch", "" if progress is None else to_json(progress), line))
@@ -45,8 +47,8 @@ def child_main(conn: Connection) -> None:
         ctx = JobContext(writer=writer, **fields)
         token = set_current(ctx)
         try:
-            result = job_fn.fn(**job_fn.codec.loads(payload))
-            conn.send(("ok", job_fn.codec.dump_result(result)))
+            result = fn(**codec.loads(payload))
+            conn.send(("ok", codec.dump_result(result)))
         except Retry as exc:
             conn.send(("retry", exc.delay.total_seconds(), safe_text(exc)))
         except Fatal as exc:

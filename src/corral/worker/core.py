@@ -111,6 +111,7 @@ class Worker:
         self._done: dict[str, list[tuple[str, str, str]]] = {}
         self._wake = asyncio.Event()
         self._stopping = False
+        self._force = asyncio.Event()
         self._markers: dict[str, asyncio.Task[bool]] = {}
         self._next_due: dict[str, int | None] = {}
         self._engine: Engine | None = None
@@ -118,9 +119,12 @@ class Worker:
 
     # -- control -----------------------------------------------------------------------------
 
-    def stop(self) -> None:
-        """Stop claiming; running jobs get ``grace`` to finish. Safe to call from a signal."""
+    def stop(self, *, force: bool = False) -> None:
+        """Stop claiming; running jobs get ``grace`` to finish (``force``: no grace; they are
+        handed back to waiting at once). Safe to call from a signal handler."""
         self._stopping = True
+        if force:
+            self._force.set()
         self._wake.set()
 
     @property
@@ -255,6 +259,7 @@ class Worker:
             max_attempts=job.max_attempts,
             group=job.group or None,
             writer=writer,
+            reschedules=job.reschedules,
         )
         task = asyncio.create_task(self._execute(engine, queue, job, ctx))
         self._running[job.id] = _Running(queue, job, ctx, task)
@@ -408,10 +413,14 @@ class Worker:
         """Let running jobs finish within the grace period, then hand the rest back."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.grace.total_seconds()
-        while self._running and loop.time() < deadline:
-            tasks = [r.task for r in self._running.values()]
-            await asyncio.wait(tasks, timeout=deadline - loop.time())
+        forced = asyncio.ensure_future(self._force.wait())
+        while self._running and loop.time() < deadline and not self._force.is_set():
+            tasks: list[asyncio.Future[Any]] = [r.task for r in self._running.values()]
+            await asyncio.wait(
+                [*tasks, forced], timeout=deadline - loop.time(), return_when="FIRST_COMPLETED"
+            )
             await self._flush(engine)
+        forced.cancel()
         leftovers = list(self._running.values())
         for run in leftovers:
             run.ctx.cancelled = True

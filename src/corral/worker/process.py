@@ -71,6 +71,7 @@ class ProcessPool:
                     "attempt": ctx.attempt,
                     "max_attempts": ctx.max_attempts,
                     "group": ctx.group,
+                    "reschedules": ctx.reschedules,
                 }
                 child.conn.send((module, qualname, payload, fields))
                 result = await asyncio.wait_for(self._converse(child, ctx), timeout)

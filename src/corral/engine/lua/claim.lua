@@ -1,8 +1,9 @@
 -- claim: promote due delayed jobs, then lease up to N waiting jobs, groups served in turn.
 -- KEYS[1] meta hash
 -- ARGV[1] base; ARGV[2] max jobs; ARGV[3] worker id; ARGV[4] lease ms; ARGV[5] promote limit
--- Returns {ms_until_next_delayed (-1 none), paused (0/1), then 9 fields per job:
---          id, name, payload, attempt, max_attempts, options_json, token, group, created_ms}
+-- Returns {ms_until_next_delayed (-1 none), paused (0/1), then 10 fields per job:
+--          id, name, payload, attempt, max_attempts, options_json, token, group, created_ms,
+--          reschedules}
 -- Jobs whose hash is missing fields go to the dead set (reason malformed) instead.
 local base = ARGV[1]
 local want = tonumber(ARGV[2])
@@ -46,7 +47,7 @@ while got < want and guard > 0 do
     redis.call('HINCRBY', meta, 'waiting', -1)
     local id = popped[1]
     local jkey = base .. 'j:' .. id
-    local f = redis.call('HMGET', jkey, 'n', 'd', 'a', 'ma', 'o', 'ct')
+    local f = redis.call('HMGET', jkey, 'n', 'd', 'a', 'ma', 'o', 'ct', 'rs')
     if f[1] and f[2] and tonumber(f[3]) and tonumber(f[4]) then
       local token = tostring(redis.call('HINCRBY', meta, 'token', 1))
       local attempt = tonumber(f[3]) + 1
@@ -63,6 +64,7 @@ while got < want and guard > 0 do
       out[n + 7] = token
       out[n + 8] = group
       out[n + 9] = f[6] or ''
+      out[n + 10] = tonumber(f[7]) or 0
       got = got + 1
     elseif redis.call('EXISTS', jkey) == 1 then
       record_error(jkey, cjson.encode({type = 'MalformedJob', attempt = 0, at = now,
