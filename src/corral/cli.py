@@ -176,7 +176,7 @@ def _run_supervisor(
     env = dict(os.environ)
     env[ENV_REDIS_URL] = app.redis_url  # children share the parent's (maybe embedded) server
     try:
-        Supervisor(worker_command(target, args), processes, env).run()
+        Supervisor(worker_command(target, args), processes, env, burst=burst).run()
     finally:
         app.stop_embedded()
 

@@ -69,10 +69,11 @@ class ScriptRunner:
     async def run(self, client: Redis, name: str, keys: list[str], args: list[Any]) -> Any:
         script = self.scripts[name]
         try:
-            return await client.evalsha(script.sha, len(keys), *keys, *args)
-        except NoScriptError:
-            return await client.eval(script.source, len(keys), *keys, *args)
-        except ResponseError as exc:
+            try:
+                return await client.evalsha(script.sha, len(keys), *keys, *args)
+            except NoScriptError:
+                return await client.eval(script.source, len(keys), *keys, *args)
+        except ResponseError as exc:  # from EVALSHA or from the EVAL fallback alike
             raise translate(exc) from None
 
     def queue(self, pipe: Pipeline, name: str, keys: list[str], args: list[Any]) -> None:

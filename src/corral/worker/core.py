@@ -71,6 +71,71 @@ class QueueOrder:
         return [first, *(q for q in self.queues if q != first)]
 
 
+async def cancel_and_wait(tasks: Sequence[asyncio.Future[Any]]) -> None:
+    """Cancel tasks and wait until they end, cancelling again any that swallowed the request:
+    on Python 3.11 ``asyncio.wait_for`` (used inside redis-py) loses a cancel that races the
+    reply it was waiting for, and a helper loop would then run forever."""
+    pending = {t for t in tasks if not t.done()}
+    while pending:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=0.5)
+    for task in tasks:
+        if not task.cancelled():
+            task.exception()  # retrieved: a helper's error was logged where it happened
+
+
+class _Updates:
+    """Progress and log writes of one attempt (``JobContext.writer``), callable from the loop,
+    a worker thread or the process-pool reader. They are sent one at a time, in call order,
+    so log lines keep their order and the last progress wins; the worker awaits ``flush()``
+    before recording the outcome, so a write made just before ``return`` is not lost."""
+
+    def __init__(
+        self, engine: Engine, queue: str, job: Claimed, background: set[asyncio.Task[Any]]
+    ) -> None:
+        self._engine = engine
+        self._queue = queue
+        self._job = job
+        self._background = background
+        self._loop = asyncio.get_running_loop()
+        self._last: asyncio.Task[None] | None = None
+
+    def write(self, progress: Any, line: str) -> None:
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self._loop:
+            self._schedule(progress, line)
+        else:  # call_soon_threadsafe keeps the calling thread's order
+            self._loop.call_soon_threadsafe(self._schedule, progress, line)
+
+    def _schedule(self, progress: Any, line: str) -> None:
+        task = self._loop.create_task(self._send(self._last, progress, line))
+        self._last = task
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _send(self, previous: asyncio.Task[None] | None, progress: Any, line: str) -> None:
+        if previous is not None:
+            await asyncio.wait([previous])
+        try:
+            await self._engine.touch(
+                self._queue,
+                self._job.id,
+                self._job.token,
+                progress_json="" if progress is None else to_json(progress),
+                log_line=line,
+            )
+        except CorralError as exc:
+            log.warning("job %s: progress/log update not written: %s", self._job.id, exc)
+
+    async def flush(self) -> None:
+        if self._last is not None:
+            await asyncio.wait([self._last])
+
+
 class Worker:
     """Runs the jobs of ``app`` from ``queues``: ``await Worker(app).run()``.
 
@@ -115,7 +180,7 @@ class Worker:
         self._markers: dict[str, asyncio.Task[bool]] = {}
         self._next_due: dict[str, int | None] = {}
         self._engine: Engine | None = None
-        self._background: set[asyncio.Task[bool]] = set()
+        self._background: set[asyncio.Task[Any]] = set()
 
     # -- control -----------------------------------------------------------------------------
 
@@ -145,9 +210,7 @@ class Worker:
             await self._fetch_loop(engine)
         finally:
             await self._shutdown(engine)
-            for task in [*helpers, *self._markers.values()]:
-                task.cancel()
-            await asyncio.gather(*helpers, *self._markers.values(), return_exceptions=True)
+            await cancel_and_wait([*helpers, *self._markers.values()])
             self._markers.clear()
             self._runners.close()
         return self.stats
@@ -231,26 +294,7 @@ class Worker:
     # -- running one job -----------------------------------------------------------------------
 
     def _start(self, engine: Engine, queue: str, job: Claimed) -> None:
-        loop = asyncio.get_running_loop()
-
-        def writer(progress: Any, line: str) -> None:
-            coro = engine.touch(
-                queue,
-                job.id,
-                job.token,
-                progress_json="" if progress is None else to_json(progress),
-                log_line=line,
-            )
-            try:
-                running = asyncio.get_running_loop()
-            except RuntimeError:
-                running = None
-            if running is loop:
-                self._background.add(task := loop.create_task(coro))
-                task.add_done_callback(self._background.discard)
-            else:
-                asyncio.run_coroutine_threadsafe(coro, loop)
-
+        updates = _Updates(engine, queue, job, self._background)
         ctx = JobContext(
             id=job.id,
             queue=queue,
@@ -258,17 +302,19 @@ class Worker:
             attempt=job.attempt,
             max_attempts=job.max_attempts,
             group=job.group or None,
-            writer=writer,
+            writer=updates.write,
             reschedules=job.reschedules,
         )
-        task = asyncio.create_task(self._execute(engine, queue, job, ctx))
+        task = asyncio.create_task(self._execute(engine, queue, job, ctx, updates))
         self._running[job.id] = _Running(queue, job, ctx, task)
         self.stats.started += 1
         self.stats.by_job[job.name] += 1
 
-    async def _execute(self, engine: Engine, queue: str, job: Claimed, ctx: JobContext) -> None:
+    async def _execute(
+        self, engine: Engine, queue: str, job: Claimed, ctx: JobContext, updates: _Updates
+    ) -> None:
         try:
-            await self._attempt(engine, queue, job, ctx)
+            await self._attempt(engine, queue, job, ctx, updates)
         except asyncio.CancelledError:
             pass  # shutdown or lost lease: the job is released or re-leased elsewhere
         except Exception:
@@ -277,7 +323,9 @@ class Worker:
             self._running.pop(job.id, None)
             self._wake.set()
 
-    async def _attempt(self, engine: Engine, queue: str, job: Claimed, ctx: JobContext) -> None:
+    async def _attempt(
+        self, engine: Engine, queue: str, job: Claimed, ctx: JobContext, updates: _Updates
+    ) -> None:
         job_fn = self.app.registry.get(job.name)
         if job_fn is None:
             msg = f"no job named {job.name!r} is registered in this worker"
@@ -289,7 +337,10 @@ class Worker:
         timeout_ms = options.get("t")
         timeout = float(timeout_ms) / 1000.0 if timeout_ms else None
         try:
-            result = await self._runners.run(job_fn, job.payload, ctx, timeout)
+            try:
+                result = await self._runners.run(job_fn, job.payload, ctx, timeout)
+            finally:
+                await updates.flush()  # progress/logs land before the outcome is recorded
         except ValidationError as exc:
             msg = f"payload no longer valid for {job.name!r}: {describe(exc)}"
             await self._dead(engine, queue, job, "InvalidPayload", msg, DeadReason.INVALID_PAYLOAD)
@@ -424,9 +475,8 @@ class Worker:
         leftovers = list(self._running.values())
         for run in leftovers:
             run.ctx.cancelled = True
-            run.task.cancel()
         if leftovers:
-            await asyncio.gather(*(r.task for r in leftovers), return_exceptions=True)
+            await cancel_and_wait([r.task for r in leftovers])
             by_queue: dict[str, list[tuple[str, str]]] = {}
             for run in leftovers:
                 by_queue.setdefault(run.queue, []).append((run.job.id, run.job.token))

@@ -31,6 +31,10 @@ class RemoteError(Exception):
         self.remote_traceback = tb
 
 
+class ChildDied(RemoteError):
+    """The child exited mid-job (crash, ``os._exit``, OOM kill); it is never reused."""
+
+
 class _Child:
     def __init__(self, ctx: multiprocessing.context.SpawnContext) -> None:
         parent, child = ctx.Pipe()
@@ -79,8 +83,9 @@ class ProcessPool:
                 return result
             except TimeoutError:
                 raise timeout_error(timeout or 0) from None
-            except (Fatal, Retry, RemoteError):
-                healthy = True
+            except (Fatal, Retry, RemoteError) as exc:
+                # A dead child may not be reaped yet (is_alive() still True): never reuse it.
+                healthy = not isinstance(exc, ChildDied)
                 raise
             finally:
                 if healthy and child.proc.is_alive():
@@ -100,7 +105,7 @@ class ProcessPool:
                 msg: tuple[Any, ...] = await loop.run_in_executor(self._reader, child.conn.recv)
             except (EOFError, OSError):
                 code = child.proc.exitcode
-                raise RemoteError(
+                raise ChildDied(
                     "ChildProcessDied", f"process-mode child died (exit code {code})", ""
                 ) from None
             kind = msg[0]

@@ -29,6 +29,7 @@ class Supervisor:
     count: int
     env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
     stop_timeout: float = 60.0
+    burst: bool = False
     restarts: int = 0
     _children: dict[int, subprocess.Popen[bytes]] = field(default_factory=dict)
     _stopping: bool = False
@@ -58,11 +59,15 @@ class Supervisor:
         for slot in range(self.count):
             self._spawn(slot)
         failures = 0
-        while not self._stopping:
+        finished: set[int] = set()
+        while not self._stopping and len(finished) < self.count:
             time.sleep(0.2)
             for slot, child in list(self._children.items()):
                 code = child.poll()
-                if code is None or self._stopping:
+                if code is None or self._stopping or slot in finished:
+                    continue
+                if code == 0 and self.burst:  # --burst: the queues are empty, this one is done
+                    finished.add(slot)
                     continue
                 log.warning(
                     "worker process %d (pid %d) exited with %s; restarting", slot, child.pid, code

@@ -52,8 +52,9 @@ local function release_group(base, group)
   end
 end
 
+-- The done list is left alone: notify() may have just filled it for waiters (it expires itself).
 local function delete_job(base, id)
-  redis.call('DEL', base .. 'j:' .. id, base .. 'log:' .. id, base .. 'done:' .. id)
+  redis.call('DEL', base .. 'j:' .. id, base .. 'log:' .. id)
 end
 
 -- Wake every caller blocked in handle.result() for this job.

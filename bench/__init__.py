@@ -1,0 +1,1 @@
+"""Reproducible benchmarks: ``python -m bench`` (or ``scripts/dev bench``)."""

@@ -1,0 +1,5 @@
+"""Run the benchmark suite: ``python -m bench [--jobs N] [--runs R]``."""
+
+from bench.drain import main
+
+main()
