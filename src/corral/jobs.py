@@ -153,9 +153,9 @@ class JobFunction(Generic[P, R]):
         if spec is None:
             return ""
         if callable(spec):
-            args = [getattr(model, n) for n in self.codec.names]
+            first = getattr(model, self.codec.names[0]) if self.codec.names else None
             try:
-                value = spec(*args)
+                value = spec(first)
             except Exception as exc:
                 raise PayloadError(
                     f"group function of job {self.name!r} raised {type(exc).__name__}: {exc}"

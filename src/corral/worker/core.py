@@ -233,7 +233,10 @@ class Worker:
 
     async def _pass(self, engine: Engine) -> bool:
         claimed_any = False
-        for queue in self.order.next():
+        # Only a pass that can claim takes a turn of the weighted order; acknowledge-only
+        # passes would otherwise use up turns and flatten the weights.
+        can_claim = not self._stopping and self.concurrency > len(self._running)
+        for queue in self.order.next() if can_claim else self.order.queues:
             done = self._done.pop(queue, [])
             free = 0 if self._stopping else self.concurrency - len(self._running)
             if not done and free <= 0:

@@ -1,0 +1,19 @@
+from __future__ import annotations
+
+import pytest
+
+from corral import App
+from corral.engine import Engine
+from corral.engine.keys import QueueKeys
+
+from .helpers import Q
+
+
+@pytest.fixture
+async def engine(app: App) -> Engine:
+    return await app.engine()
+
+
+@pytest.fixture
+def keys(engine: Engine) -> QueueKeys:
+    return engine.keys(Q)

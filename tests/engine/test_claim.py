@@ -1,0 +1,286 @@
+"""claim.lua: promote due delayed jobs, then lease waiting jobs (priority, FIFO, groups in turn)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import redis
+
+from corral.engine import Engine
+from corral.engine.keys import QueueKeys
+
+from .helpers import Q, add, claim, claim_one, events, new_job, server_ms
+
+
+async def test_empty_queue_claims_nothing(engine: Engine) -> None:
+    result = await engine.claim(Q, 5, "w1", 30_000)
+    assert result.jobs == []
+    assert result.next_due_ms is None
+    assert result.paused is False
+
+
+async def test_claim_hands_out_the_job_and_leases_it(
+    engine: Engine, keys: QueueKeys, raw: redis.Redis
+) -> None:
+    await add(
+        engine,
+        new_job(
+            "a", name="send", payload='{"v": 1}', group="g", max_attempts=4, options_json='{"t": 1}'
+        ),
+    )
+    created = int(raw.hget(keys.job("a"), "ct") or 0)
+    before = server_ms(raw)
+    job = await claim_one(engine, worker="worker-7", lease_ms=5_000)
+
+    assert (job.id, job.name, job.payload) == ("a", "send", '{"v": 1}')
+    assert (job.attempt, job.max_attempts) == (1, 4)
+    assert json.loads(job.options_json) == {"t": 1}
+    assert job.group == "g"
+    assert job.created_ms == created
+    assert job.token
+
+    h = raw.hgetall(keys.job("a"))
+    assert h["st"] == "active"
+    assert h["tk"] == job.token
+    assert h["wk"] == "worker-7"
+    assert h["a"] == "1"
+    assert before <= int(h["sa"]) <= server_ms(raw)
+    deadline = raw.zscore(keys.active, "a")
+    assert deadline is not None
+    assert before + 5_000 <= deadline <= server_ms(raw) + 5_000
+    assert raw.hget(keys.gactive, "g") == "1"
+    assert raw.exists(keys.waiting("g")) == 0
+    assert raw.zcard(keys.ready) == 0
+    counts = await engine.counts(Q)
+    assert (counts["waiting"], counts["active"]) == (0, 1)
+
+
+async def test_lower_priority_first_then_fifo(engine: Engine) -> None:
+    await add(
+        engine,
+        new_job("p5-a", priority=5),
+        new_job("p0-a", priority=0),
+        new_job("p5-b", priority=5),
+        new_job("p0-b", priority=0),
+        new_job("p1-a", priority=1),
+        new_job("neg", priority=-3),
+    )
+    got = [j.id for j in await claim(engine, 10)]
+    assert got == ["neg", "p0-a", "p0-b", "p1-a", "p5-a", "p5-b"]
+
+
+async def test_fifo_holds_across_many_claims(engine: Engine) -> None:
+    ids = [f"j{i:03d}" for i in range(30)]
+    await add(engine, *(new_job(i) for i in ids))
+    got: list[str] = []
+    while len(got) < len(ids):
+        batch = await claim(engine, 4)
+        assert batch
+        got.extend(j.id for j in batch)
+    assert got == ids
+
+
+async def test_groups_are_served_round_robin(engine: Engine) -> None:
+    await add(
+        engine,
+        new_job("a1", group="a"),
+        new_job("a2", group="a"),
+        new_job("a3", group="a"),
+        new_job("a4", group="a"),
+        new_job("b1", group="b"),
+        new_job("b2", group="b"),
+        new_job("c1", group="c"),
+    )
+    got = [j.id for j in await claim(engine, 7)]
+    assert got == ["a1", "b1", "c1", "a2", "b2", "a3", "a4"]
+
+
+async def test_round_robin_spans_separate_claims(engine: Engine) -> None:
+    await add(engine, *(new_job(f"a{i}", group="a") for i in range(5)))
+    await add(engine, new_job("b0", group="b"), new_job("b1", group="b"))
+    got = [(await claim_one(engine)).group for _ in range(6)]
+    # a backlog in group a never starves b: the groups alternate while both have work
+    assert got[:4] == ["a", "b", "a", "b"]
+    assert got[4:] == ["a", "a"]
+
+
+async def test_a_group_that_arrives_later_is_served_next(engine: Engine) -> None:
+    await add(engine, *(new_job(f"a{i}", group="a") for i in range(4)))
+    assert (await claim_one(engine)).id == "a0"
+    await add(engine, new_job("z0", group="z"))
+    got = [j.id for j in await claim(engine, 2)]
+    assert got == ["a1", "z0"]  # z is not queued behind a's backlog
+    assert (await claim_one(engine)).id == "a2"
+
+
+async def test_priority_applies_within_a_group(engine: Engine) -> None:
+    await add(
+        engine,
+        new_job("a-low", group="a", priority=9),
+        new_job("a-high", group="a", priority=0),
+        new_job("b-low", group="b", priority=9),
+    )
+    got = [j.id for j in await claim(engine, 3)]
+    assert got == ["a-high", "b-low", "a-low"]
+
+
+async def test_claims_several_at_once_up_to_the_limit(engine: Engine, raw: redis.Redis) -> None:
+    await add(engine, *(new_job(f"j{i}") for i in range(5)))
+    assert len(await claim(engine, 3)) == 3
+    counts = await engine.counts(Q)
+    assert (counts["waiting"], counts["active"]) == (2, 3)
+    assert len(await claim(engine, 10)) == 2
+    counts = await engine.counts(Q)
+    assert (counts["waiting"], counts["active"]) == (0, 5)
+    assert await claim(engine, 10) == []
+
+
+async def test_fencing_tokens_are_distinct(
+    engine: Engine, keys: QueueKeys, raw: redis.Redis
+) -> None:
+    await add(engine, *(new_job(f"j{i}") for i in range(6)))
+    first = await claim(engine, 3, worker="w1")
+    second = await claim(engine, 3, worker="w2")
+    tokens = [j.token for j in first + second]
+    assert len(set(tokens)) == 6
+    for job in first + second:
+        assert raw.hget(keys.job(job.id), "tk") == job.token
+    assert {raw.hget(keys.job(j.id), "wk") for j in second} == {"w2"}
+
+
+async def test_a_second_lease_of_the_same_job_gets_a_new_token(engine: Engine) -> None:
+    await add(engine, new_job("a"))
+    first = await claim_one(engine)
+    assert await engine.release(Q, [(first.id, first.token)]) == 1
+    second = await claim_one(engine)
+    assert second.id == "a"
+    assert second.token != first.token
+
+
+async def test_due_delayed_jobs_are_promoted_and_claimed(
+    engine: Engine, keys: QueueKeys, raw: redis.Redis
+) -> None:
+    await add(engine, new_job("soon", delay_ms=150), new_job("far", delay_ms=60_000))
+    result = await engine.claim(Q, 5, "w1", 30_000)
+    assert result.jobs == []
+    assert result.next_due_ms is not None
+    assert 0 <= result.next_due_ms <= 150
+
+    await asyncio.sleep(0.2)
+    result = await engine.claim(Q, 5, "w1", 30_000)
+    assert [j.id for j in result.jobs] == ["soon"]
+    assert result.jobs[0].attempt == 1
+    assert raw.zrange(keys.delayed, 0, -1) == ["far"]
+    assert result.next_due_ms is not None
+    assert 59_000 < result.next_due_ms <= 60_000
+    assert raw.hget(keys.job("soon"), "st") == "active"
+
+
+async def test_promotion_keeps_priority_order(engine: Engine) -> None:
+    await add(engine, new_job("late-urgent", delay_ms=30, priority=0))
+    await add(engine, new_job("waiting-low", priority=5))
+    await asyncio.sleep(0.05)
+    got = [j.id for j in await claim(engine, 2)]
+    assert got == ["late-urgent", "waiting-low"]
+
+
+async def test_promote_limit_bounds_the_work_per_call(
+    engine: Engine, keys: QueueKeys, raw: redis.Redis
+) -> None:
+    await add(engine, *(new_job(f"d{i}", delay_ms=20) for i in range(5)))
+    await asyncio.sleep(0.05)
+    result = await engine.claim(Q, 0, "w1", 30_000, promote=2)
+    assert result.jobs == []
+    assert raw.zcard(keys.delayed) == 3
+    assert (await engine.counts(Q))["waiting"] == 2
+    assert result.next_due_ms == 0  # more are already due
+
+
+async def test_paused_queue_claims_nothing_but_says_so(
+    engine: Engine, keys: QueueKeys, raw: redis.Redis
+) -> None:
+    await add(engine, new_job("a"), new_job("b"))
+    await engine.set_paused(Q, True)
+    result = await engine.claim(Q, 5, "w1", 30_000)
+    assert result.paused is True
+    assert result.jobs == []
+    counts = await engine.counts(Q)
+    assert (counts["waiting"], counts["active"], counts["paused"]) == (2, 0, 1)
+    assert raw.hget(keys.job("a"), "st") == "waiting"
+
+    await engine.set_paused(Q, False)
+    result = await engine.claim(Q, 5, "w1", 30_000)
+    assert result.paused is False
+    assert [j.id for j in result.jobs] == ["a", "b"]
+
+
+async def test_paused_queue_still_promotes_due_jobs(
+    engine: Engine, keys: QueueKeys, raw: redis.Redis
+) -> None:
+    await add(engine, new_job("d", delay_ms=20))
+    await engine.set_paused(Q, True)
+    await asyncio.sleep(0.04)
+    result = await engine.claim(Q, 5, "w1", 30_000)
+    assert result.paused is True
+    assert result.jobs == []
+    assert raw.hget(keys.job("d"), "st") == "waiting"
+    assert (await engine.counts(Q))["waiting"] == 1
+
+
+async def test_malformed_job_hash_goes_to_dead(
+    engine: Engine, keys: QueueKeys, raw: redis.Redis
+) -> None:
+    # written by hand: no name, payload or attempt fields
+    raw.hset(keys.job("bad"), mapping={"g": "", "st": "waiting", "p": "0", "s": "1"})
+    raw.zadd(keys.waiting(""), {"bad": 1})
+    raw.zadd(keys.ready, {"": 0})
+    raw.hincrby(keys.meta, "waiting", 1)
+    await add(engine, new_job("good"))
+
+    got = await claim(engine, 5)
+    assert [j.id for j in got] == ["good"]
+
+    h = raw.hgetall(keys.job("bad"))
+    assert h["st"] == "dead"
+    assert h["dr"] == "malformed"
+    assert json.loads(h["le"])["type"] == "MalformedJob"
+    assert raw.zscore(keys.dead, "bad") is not None
+    counts = await engine.counts(Q)
+    assert (counts["waiting"], counts["active"], counts["dead"]) == (0, 1, 1)
+    assert ("dead", "bad") in events(raw, engine)
+
+
+async def test_job_with_a_non_numeric_attempt_is_malformed(
+    engine: Engine, keys: QueueKeys, raw: redis.Redis
+) -> None:
+    await add(engine, new_job("a"))
+    raw.hset(keys.job("a"), "a", "oops")
+    assert await claim(engine, 1) == []
+    assert raw.hget(keys.job("a"), "dr") == "malformed"
+    assert (await engine.counts(Q))["dead"] == 1
+
+
+async def test_waiting_entry_without_a_hash_is_dropped(
+    engine: Engine, keys: QueueKeys, raw: redis.Redis
+) -> None:
+    await add(engine, new_job("gone"), new_job("ok"))
+    raw.delete(keys.job("gone"))
+    got = await claim(engine, 5)
+    assert [j.id for j in got] == ["ok"]
+    counts = await engine.counts(Q)
+    assert (counts["waiting"], counts["dead"]) == (0, 0)
+    assert raw.exists(keys.job("gone")) == 0
+
+
+async def test_claiming_zero_only_promotes(engine: Engine) -> None:
+    await add(engine, new_job("a"))
+    result = await engine.claim(Q, 0, "w1", 30_000)
+    assert result.jobs == []
+    assert (await engine.counts(Q))["waiting"] == 1
+
+
+async def test_queues_are_isolated(engine: Engine) -> None:
+    await add(engine, new_job("a"), queue="other")
+    assert await claim(engine, 5) == []
+    assert [j.id for j in await claim(engine, 5, queue="other")] == ["a"]

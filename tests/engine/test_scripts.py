@@ -1,0 +1,131 @@
+"""The script loader: _lib.lua prepended, EVALSHA with NOSCRIPT fallback, Lua error codes mapped."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+import redis
+from redis.exceptions import ResponseError
+
+from corral.engine import Engine
+from corral.engine.keys import QueueKeys
+from corral.engine.scripts import SCRIPT_NAMES, ScriptRunner, load_scripts, translate
+from corral.errors import PayloadError
+
+from .helpers import Q, add, claim, claim_one, new_job, queue_keys
+
+
+def test_every_script_is_loaded_with_the_library_prepended() -> None:
+    scripts = load_scripts()
+    assert set(scripts) == set(SCRIPT_NAMES)
+    lib_marker = "local function now_ms()"
+    for name, script in scripts.items():
+        assert script.name == name
+        assert lib_marker in script.source
+        assert script.source.index(lib_marker) < script.source.index(f"-- ==== {name}.lua ====")
+        assert script.sha == hashlib.sha1(script.source.encode()).hexdigest()
+    assert len({s.sha for s in scripts.values()}) == len(scripts)
+
+
+def test_translate_maps_codes_and_passes_the_rest_through() -> None:
+    mapped = translate(ResponseError("ERR_BAD_JOB empty id or name"))
+    assert isinstance(mapped, PayloadError)
+    assert str(mapped) == "empty id or name"
+    other = ResponseError("WRONGTYPE Operation against a key holding the wrong kind of value")
+    assert translate(other) is other
+
+
+async def test_scripts_are_cached_by_sha_after_first_use(engine: Engine, raw: redis.Redis) -> None:
+    raw.script_flush()
+    await add(engine, new_job("a"))
+    sha = engine.runner.scripts["enqueue"].sha
+    assert raw.script_exists(sha) == [True]
+
+
+async def test_single_call_falls_back_after_script_flush(
+    engine: Engine, keys: QueueKeys, raw: redis.Redis
+) -> None:
+    await add(engine, new_job("a"))  # every script used below is cached first
+    job = await claim_one(engine)
+    raw.script_flush()
+    assert raw.script_exists(engine.runner.scripts["complete"].sha) == [False]
+
+    assert await engine.complete(Q, [(job.id, job.token, "1")]) == [True]
+    assert raw.hget(keys.job("a"), "st") == "completed"
+    raw.script_flush()
+    assert await add(engine, new_job("b")) == [True]
+    assert (await engine.counts(Q))["waiting"] == 1
+
+
+async def test_pipeline_falls_back_after_script_flush(
+    engine: Engine, keys: QueueKeys, raw: redis.Redis
+) -> None:
+    await add(engine, new_job("a"), new_job("b"), new_job("c"))
+    a = await claim_one(engine)
+    raw.script_flush()
+
+    flags, result = await engine.complete_and_claim(Q, [(a.id, a.token, "1")], 2, "w1", 30_000)
+    assert flags == [True]
+    assert result is not None
+    assert [j.id for j in result.jobs] == ["b", "c"]
+    assert raw.hget(keys.job("a"), "st") == "completed"
+    counts = await engine.counts(Q)
+    assert (counts["completed"], counts["active"], counts["waiting"]) == (1, 2, 0)
+    # the re-sent commands ran exactly once each
+    assert raw.xlen(keys.events) == 3 + 1
+
+
+async def test_pipeline_runs_in_order_with_partial_cache(engine: Engine, raw: redis.Redis) -> None:
+    """Only one of the two scripts is cached: both still run, and the results line up."""
+    await add(engine, new_job("a"), new_job("b"))
+    a = await claim_one(engine)
+    raw.script_flush()
+    await claim(engine, 0)  # caches claim.lua again, complete.lua stays missing
+    flags, result = await engine.complete_and_claim(Q, [(a.id, a.token, "1")], 5, "w1", 30_000)
+    assert flags == [True]
+    assert result is not None
+    assert [j.id for j in result.jobs] == ["b"]
+
+
+async def test_bad_job_maps_to_payload_error(engine: Engine, raw: redis.Redis) -> None:
+    with pytest.raises(PayloadError, match="empty id or name"):
+        await add(engine, new_job(""))
+    assert queue_keys(raw, engine) == []
+
+
+async def test_bad_job_maps_to_payload_error_after_script_flush(
+    engine: Engine, raw: redis.Redis
+) -> None:
+    await add(engine, new_job("warm"))
+    raw.script_flush()
+    with pytest.raises(PayloadError, match="non-numeric"):
+        await add(engine, new_job("x", priority="high"))
+    assert (await engine.counts(Q))["waiting"] == 1
+
+
+@pytest.mark.parametrize("flush", [False, True], ids=["cached", "flushed"])
+async def test_bad_job_in_a_pipeline_maps_to_payload_error(
+    engine: Engine, keys: QueueKeys, raw: redis.Redis, flush: bool
+) -> None:
+    await add(engine, new_job("warm"))
+    if flush:
+        raw.script_flush()
+    bad = new_job("", name="n")
+    calls = [("enqueue", [keys.meta], [keys.base, 1, *bad.args()])]
+    with pytest.raises(PayloadError):
+        await engine.runner.run_pipeline(engine.client, calls)
+    assert (await engine.counts(Q))["waiting"] == 1
+
+
+async def test_other_errors_are_not_swallowed(
+    engine: Engine, keys: QueueKeys, raw: redis.Redis
+) -> None:
+    raw.set(keys.meta, "not a hash")
+    runner = ScriptRunner()
+    with pytest.raises(ResponseError, match="WRONGTYPE"):
+        await runner.run(engine.client, "claim", [keys.meta], [keys.base, 1, "w", 1000, 10])
+    with pytest.raises(ResponseError, match="WRONGTYPE"):
+        await runner.run_pipeline(
+            engine.client, [("claim", [keys.meta], [keys.base, 1, "w", 1000, 10])]
+        )
