@@ -16,7 +16,10 @@ def ms(t: timedelta) -> int:
 def test_fixed_linear_exponential_curves() -> None:
     assert [ms(Fixed(S).delay(a)) for a in (1, 2, 5)] == [1000, 1000, 1000]
     assert [ms(Linear(S, cap=timedelta(seconds=3)).delay(a)) for a in (1, 2, 3, 9)] == [
-        1000, 2000, 3000, 3000,
+        1000,
+        2000,
+        3000,
+        3000,
     ]
     exp = Exponential(S, factor=2, cap=timedelta(seconds=10))
     assert [ms(exp.delay(a)) for a in (1, 2, 3, 4, 5, 50)] == [1000, 2000, 4000, 8000, 10000, 10000]
