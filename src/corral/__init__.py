@@ -18,12 +18,14 @@ from corral.errors import (
     JobTimeout,
     LeaseLost,
     PayloadError,
+    RateLimited,
     ResultTimeout,
     Retry,
 )
+from corral.groups import GroupState, RateLimit
 from corral.job import DeadReason, ErrorRecord, JobInfo, JobOptions, JobState, Priority
 from corral.jobs import JobFunction, JobHandle, PreparedJob
-from corral.queue import Queue, QueueCounts
+from corral.queue import Group, Queue, QueueCounts
 from corral.retry import Custom, Exponential, Fixed, Linear, RetryPolicy
 from corral.settings import Settings
 from corral.worker import Worker, WorkerStats
@@ -42,6 +44,8 @@ __all__ = [
     "Exponential",
     "Fatal",
     "Fixed",
+    "Group",
+    "GroupState",
     "JobContext",
     "JobControl",
     "JobFailed",
@@ -59,6 +63,8 @@ __all__ = [
     "Priority",
     "Queue",
     "QueueCounts",
+    "RateLimit",
+    "RateLimited",
     "ResultTimeout",
     "Retry",
     "RetryPolicy",

@@ -241,11 +241,20 @@ class App:
         return job_info(queue, job_id, raw)
 
 
+def _int(value: Any, default: int) -> int:
+    """A number field of a job hash; a missing or garbled value (malformed job) reads as
+    ``default`` so such jobs can still be inspected."""
+    try:
+        return int(value) if value not in (None, "") else default
+    except (TypeError, ValueError):
+        return default
+
+
 def job_info(queue: str, job_id: str, raw: dict[str, str]) -> JobInfo:
     """Build the read model from a job hash (tolerates missing fields of malformed jobs)."""
     errors = [
         ErrorRecord(
-            attempt=int(e.get("attempt", 0) or 0),
+            attempt=_int(e.get("attempt"), 0),
             type=str(e.get("type", "")),
             message=str(e.get("message", "")),
             traceback=str(e.get("traceback", "")),
@@ -266,9 +275,9 @@ def job_info(queue: str, job_id: str, raw: dict[str, str]) -> JobInfo:
         state=state,
         payload=from_json(raw.get("d")),
         group=raw.get("g") or None,
-        priority=int(raw.get("p", 0) or 0),
-        attempt=int(raw.get("a", 0) or 0),
-        max_attempts=int(raw.get("ma", 1) or 1),
+        priority=_int(raw.get("p"), 0),
+        attempt=_int(raw.get("a"), 0),
+        max_attempts=_int(raw.get("ma"), 1),
         created_at=from_epoch_ms(raw.get("ct")),
         started_at=from_epoch_ms(raw.get("sa")),
         finished_at=from_epoch_ms(raw.get("fa")),
@@ -277,8 +286,8 @@ def job_info(queue: str, job_id: str, raw: dict[str, str]) -> JobInfo:
         errors=errors,
         dead_reason=raw.get("dr"),
         worker=raw.get("wk"),
-        reschedules=int(raw.get("rs", 0) or 0),
-        stalls=int(raw.get("sl", 0) or 0),
+        reschedules=_int(raw.get("rs"), 0),
+        stalls=_int(raw.get("sl"), 0),
         options=from_json(raw.get("o"), {}),
     )
 

@@ -14,6 +14,7 @@
     └── JobControl             raised *by handlers* to steer their own job
         ├── Fatal              do not retry; send the job to the dead-letter set now
         ├── Retry(delay=)      run again later without counting a failed attempt
+        │   └── RateLimited    ... and hold back the job's whole group for the delay
         └── JobTimeout         the attempt ran past its timeout (raised by the worker)
 """
 
@@ -103,6 +104,11 @@ class Retry(JobControl):
             raise ValueError("Retry delay must not be negative")
         super().__init__(message or f"retry in {seconds:g}s")
         self.delay = timedelta(seconds=seconds)
+
+
+class RateLimited(Retry):
+    """Upstream said "slow down" for this tenant: reschedule without counting a failure and
+    hold back every job of the same group for ``delay`` (other groups keep running)."""
 
 
 class JobTimeout(JobControl, TimeoutError):

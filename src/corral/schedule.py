@@ -31,4 +31,7 @@ def due_in_ms(delay: timedelta | None, run_at: datetime | None, now: datetime | 
 def from_epoch_ms(value: int | float | str | None) -> datetime | None:
     if value in (None, "", b""):
         return None
-    return datetime.fromtimestamp(float(value) / 1000.0, tz=UTC)
+    try:
+        return datetime.fromtimestamp(float(value) / 1000.0, tz=UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return None  # a garbled field of a malformed job: unknown rather than a crash

@@ -18,6 +18,7 @@ from corral.errors import ConfigError
 ENV_REDIS_URL = "CORRAL_REDIS_URL"
 ENV_PREFIX = "CORRAL_PREFIX"
 ENV_MAX_PAYLOAD = "CORRAL_MAX_PAYLOAD_BYTES"
+ENV_LEASE_MS = "CORRAL_LEASE_MS"
 
 _SCHEMES = ("redis", "rediss", "unix")
 _PREFIX_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
@@ -81,6 +82,13 @@ def parse_redis_url(url: str, *, source: str = ENV_REDIS_URL) -> RedisTarget:
     )
 
 
+def _env_int(name: str, text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise ConfigError(f"{name}={text!r} is not an integer") from None
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Connection and engine defaults. Immutable; derive variants with :meth:`replace`."""
@@ -102,7 +110,7 @@ class Settings:
         if self.max_payload_bytes <= 0:
             raise ConfigError(f"{ENV_MAX_PAYLOAD} must be positive, got {self.max_payload_bytes}")
         if self.lease < timedelta(milliseconds=200):
-            raise ConfigError(f"lease must be at least 200 ms, got {self.lease}")
+            raise ConfigError(f"lease ({ENV_LEASE_MS}) must be at least 200 ms, got {self.lease}")
         if self.reap_interval <= timedelta(0):
             raise ConfigError("reap_interval must be positive")
 
@@ -131,9 +139,9 @@ class Settings:
             values["prefix"] = prefix
         size = env.get(ENV_MAX_PAYLOAD, "").strip()
         if size:
-            try:
-                values["max_payload_bytes"] = int(size)
-            except ValueError:
-                raise ConfigError(f"{ENV_MAX_PAYLOAD}={size!r} is not an integer") from None
+            values["max_payload_bytes"] = _env_int(ENV_MAX_PAYLOAD, size)
+        lease = env.get(ENV_LEASE_MS, "").strip()
+        if lease:
+            values["lease"] = timedelta(milliseconds=_env_int(ENV_LEASE_MS, lease))
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

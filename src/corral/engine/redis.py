@@ -211,9 +211,66 @@ class Engine:
         return int(await self._run("fail", queue, args)) == 1
 
     async def reschedule(
-        self, queue: str, job_id: str, token: str, delay_ms: int, message: str
+        self, queue: str, job_id: str, token: str, delay_ms: int, message: str, hold_ms: int = 0
     ) -> int:
-        return int(await self._run("reschedule", queue, [job_id, token, delay_ms, message]))
+        args = [job_id, token, delay_ms, message, hold_ms]
+        return int(await self._run("reschedule", queue, args))
+
+    # -- groups --------------------------------------------------------------------------------
+
+    async def group_action(
+        self,
+        queue: str,
+        action: str,
+        group: str,
+        *,
+        concurrency: str = "",
+        rate: str = "",
+        weight: str = "",
+    ) -> bool:
+        """pause / resume / limits of one group ('' keeps a setting, '-' removes it)."""
+        await self.register_queue(queue)
+        args = [action, group, concurrency, rate, weight]
+        return int(await self._run("groups", queue, args)) == 1
+
+    async def group_states(self, queue: str, groups: Sequence[str]) -> list[dict[str, Any]]:
+        """Waiting/active counts and flags of the given groups, in one round trip."""
+        k = self.keys(queue)
+        pipe = self.client.pipeline(transaction=False)
+        for g in groups:
+            pipe.zcard(k.waiting(g))
+            pipe.hget(k.gactive, g)
+            pipe.sismember(k.base + "gpaused", g)
+            pipe.zscore(k.base + "limited", g)
+            pipe.zscore(k.ready, g)
+            pipe.hget(k.base + "glimit", g)
+            pipe.hget(k.base + "grate", g)
+            pipe.hget(k.base + "gweight", g)
+        raw = await pipe.execute()
+        out = []
+        for i, g in enumerate(groups):
+            waiting, active, paused, limited, ready, limit, rate, weight = raw[i * 8 : i * 8 + 8]
+            out.append(
+                {
+                    "group": g,
+                    "waiting": int(waiting),
+                    "active": int(active or 0),
+                    "paused": bool(paused),
+                    "limited_until_ms": None if limited is None else int(limited),
+                    "ready": ready is not None,
+                    "concurrency": None if limit is None else int(limit),
+                    "rate": rate,
+                    "weight": None if weight is None else float(weight),
+                }
+            )
+        return out
+
+    async def scan_groups(
+        self, queue: str, cursor: int = 0, count: int = 100
+    ) -> tuple[int, list[str]]:
+        """One page of the queue's known groups (those with waiting or running jobs)."""
+        nxt, names = await self.client.sscan(self.keys(queue).base + "groups", cursor, count=count)
+        return int(nxt), sorted(cast(list[str], names))
 
     async def release(self, queue: str, items: Sequence[tuple[str, str]]) -> int:
         args: list[Any] = [len(items)]
@@ -311,8 +368,20 @@ class Engine:
             await self.signal(queue)
 
     async def configure(self, queue: str, **limits: int) -> None:
-        """Queue-wide retention: completed_age, completed_max, dead_age, dead_max (ms / count)."""
-        allowed = {"completed_age", "completed_max", "dead_age", "dead_max"}
+        """Queue-wide settings: retention (completed_age, completed_max, dead_age, dead_max) and
+        limits (gconc: running jobs per group; grate_n/grate_w: starts per window per group;
+        rate_n/rate_w: starts per window for the queue). 0 removes a limit."""
+        allowed = {
+            "completed_age",
+            "completed_max",
+            "dead_age",
+            "dead_max",
+            "gconc",
+            "grate_n",
+            "grate_w",
+            "rate_n",
+            "rate_w",
+        }
         unknown = set(limits) - allowed
         if unknown:
             raise ValueError(f"unknown queue setting(s): {sorted(unknown)}")

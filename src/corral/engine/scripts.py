@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.exceptions import NoScriptError, ResponseError
 
-from corral.errors import CorralError, PayloadError
+from corral.errors import ConfigError, CorralError, PayloadError
 
 SCRIPT_NAMES = (
     "enqueue",
@@ -28,9 +28,13 @@ SCRIPT_NAMES = (
     "reap",
     "touch",
     "watch",
+    "groups",
 )
 
-_ERROR_CODES: dict[str, type[CorralError]] = {"ERR_BAD_JOB": PayloadError}
+_ERROR_CODES: dict[str, type[CorralError]] = {
+    "ERR_BAD_JOB": PayloadError,
+    "ERR_BAD_GROUP": ConfigError,
+}
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from typing import Any
 
 from corral.codec import PayloadCodec, to_json
 from corral.context import JobContext, reset_current, set_current
-from corral.errors import Fatal, Retry
+from corral.errors import Fatal, RateLimited, Retry
 from corral.worker.outcome import error_type, format_tb, safe_text
 
 
@@ -50,7 +50,8 @@ def child_main(conn: Connection) -> None:
             result = fn(**codec.loads(payload))
             conn.send(("ok", codec.dump_result(result)))
         except Retry as exc:
-            conn.send(("retry", exc.delay.total_seconds(), safe_text(exc)))
+            limited = isinstance(exc, RateLimited)
+            conn.send(("retry", exc.delay.total_seconds(), safe_text(exc), limited))
         except Fatal as exc:
             conn.send(("fatal", error_type(exc), safe_text(exc), format_tb(exc)))
         except BaseException as exc:

@@ -23,7 +23,7 @@ from corral.codec import describe, from_json, to_json
 from corral.context import JobContext
 from corral.engine import Claimed, Engine
 from corral.engine.keys import check_queue_name
-from corral.errors import ConfigError, CorralError, Retry
+from corral.errors import ConfigError, CorralError, RateLimited, Retry
 from corral.ids import new_job_id
 from corral.job import DeadReason
 from corral.worker.outcome import decide, error_json, exception_json
@@ -402,7 +402,10 @@ class Worker:
 
     async def _reschedule(self, engine: Engine, queue: str, job: Claimed, exc: Retry) -> None:
         delay_ms = int(exc.delay.total_seconds() * 1000)
-        code = await engine.reschedule(queue, job.id, job.token, delay_ms, str(exc))
+        hold_ms = delay_ms if isinstance(exc, RateLimited) else 0
+        code = await engine.reschedule(
+            queue, job.id, job.token, 0 if hold_ms else delay_ms, str(exc), hold_ms
+        )
         if code == 1:
             self.stats.rescheduled += 1
         elif code == 2:

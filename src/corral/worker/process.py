@@ -15,7 +15,7 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 
 from corral.context import JobContext
-from corral.errors import Fatal, Retry
+from corral.errors import Fatal, RateLimited, Retry
 from corral.worker._child import child_main
 from corral.worker.outcome import timeout_error
 
@@ -114,7 +114,8 @@ class ProcessPool:
             elif kind == "ok":
                 return str(msg[1])
             elif kind == "retry":
-                raise Retry(float(msg[1]), msg[2])
+                cls = RateLimited if len(msg) > 3 and msg[3] else Retry
+                raise cls(float(msg[1]), msg[2])
             elif kind == "fatal":
                 raise Fatal(f"{msg[1]}: {msg[2]}")
             else:

@@ -31,6 +31,9 @@ class Runners:
         """Run the handler; returns the result as JSON. Raises what the handler raised,
         ``JobTimeout`` past ``timeout``, or a ValidationError if the payload no longer fits."""
         if job_fn.mode == "process":
+            # Validate here too, so a stale payload is a ValidationError (dead, invalid_payload)
+            # rather than an ordinary error from the child that would be retried.
+            job_fn.codec.loads(payload)
             if self._processes is None:
                 self._processes = ProcessPool(self._processes_size)
             fn = job_fn.fn

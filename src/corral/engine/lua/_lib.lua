@@ -30,12 +30,69 @@ local function emit(base, kind, id, extra)
   end
 end
 
+local function meta_num(base, field, default)
+  return tonumber(redis.call('HGET', base .. 'meta', field) or '') or default
+end
+
+-- Groups. The default group '' (jobs without a group) has no per-group limits.
+-- ready:   groups that may be served now, score = virtual time (fair queueing by weight)
+-- limited: groups held back until a time (rate limit, RateLimited from a handler), score = until
+-- gpaused: paused groups; glimit/grate/gweight: per-group overrides of the queue defaults
+local function group_concurrency(base, group)
+  local own = redis.call('HGET', base .. 'glimit', group)
+  if own then return tonumber(own) or 0 end
+  return meta_num(base, 'gconc', 0)
+end
+
+local function group_rate(base, group)
+  local own = redis.call('HGET', base .. 'grate', group)
+  if own then
+    local n, w = string.match(own, '^(%d+):(%d+)$')
+    return tonumber(n) or 0, tonumber(w) or 0
+  end
+  return meta_num(base, 'grate_n', 0), meta_num(base, 'grate_w', 0)
+end
+
+-- Milliseconds until a sliding window of w ms admits one more start (0 = now).
+local function rate_wait(key, n, w, now)
+  if n <= 0 or w <= 0 then return 0 end
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - w)
+  if redis.call('ZCARD', key) < n then return 0 end
+  local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+  return math.max(1, tonumber(oldest[2]) + w - now)
+end
+
+local function rate_take(key, w, now, member)
+  redis.call('ZADD', key, now, member)
+  redis.call('PEXPIRE', key, w + 1000)
+end
+
+local function group_at_limit(base, group)
+  local limit = group_concurrency(base, group)
+  return limit > 0 and tonumber(redis.call('HGET', base .. 'gactive', group) or '0') >= limit
+end
+
+local function group_eligible(base, group)
+  if group == '' then return true end
+  if redis.call('SISMEMBER', base .. 'gpaused', group) == 1 then return false end
+  if redis.call('ZSCORE', base .. 'limited', group) then return false end
+  return not group_at_limit(base, group)
+end
+
+-- Add the group to the ready set if it has waiting jobs and nothing holds it back.
+local function make_ready(base, group)
+  if redis.call('ZCARD', base .. 'w:' .. group) == 0 then return false end
+  if not group_eligible(base, group) then return false end
+  local vt = redis.call('HGET', base .. 'meta', 'vt') or '0'
+  return redis.call('ZADD', base .. 'ready', 'NX', vt, group) == 1
+end
+
 -- Put a job (already stored) into its group's waiting set and make the group ready.
 local function push_waiting(base, id, group, prio, seq)
   redis.call('ZADD', base .. 'w:' .. group, score_of(prio, seq), id)
-  local rr = redis.call('HGET', base .. 'meta', 'rr') or 0
-  redis.call('ZADD', base .. 'ready', 'NX', rr, group)
   redis.call('HINCRBY', base .. 'meta', 'waiting', 1)
+  if group ~= '' then redis.call('SADD', base .. 'groups', group) end
+  make_ready(base, group)
 end
 
 local function requeue(base, jkey, id)
@@ -44,15 +101,20 @@ local function requeue(base, jkey, id)
   redis.call('HSET', jkey, 'st', 'waiting')
 end
 
+-- A job of this group left active: free its slot, let the group be served again, and forget
+-- groups with nothing left.
 local function release_group(base, group)
   if group and group ~= '' then
-    if redis.call('HINCRBY', base .. 'gactive', group, -1) <= 0 then
-      redis.call('HDEL', base .. 'gactive', group)
+    local left = redis.call('HINCRBY', base .. 'gactive', group, -1)
+    if left <= 0 then redis.call('HDEL', base .. 'gactive', group) end
+    if make_ready(base, group) then
+      wake(base)
+    elseif left <= 0 and redis.call('EXISTS', base .. 'w:' .. group) == 0 then
+      redis.call('SREM', base .. 'groups', group)
     end
   end
 end
 
--- The done list is left alone: notify() may have just filled it for waiters (it expires itself).
 local function delete_job(base, id)
   redis.call('DEL', base .. 'j:' .. id, base .. 'log:' .. id)
 end
@@ -68,9 +130,6 @@ local function notify(base, jkey, id)
   end
 end
 
-local function meta_num(base, field, default)
-  return tonumber(redis.call('HGET', base .. 'meta', field) or '') or default
-end
 
 -- Drop expired entries, then the oldest beyond max_count; at most TRIM_BATCH of each per call
 -- so a large backlog never blocks Redis. Counts what it trimmed in meta[counter].

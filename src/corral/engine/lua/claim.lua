@@ -1,24 +1,36 @@
--- claim: promote due delayed jobs, then lease up to N waiting jobs, groups served in turn.
+-- claim: promote due delayed jobs and held groups, then lease up to N waiting jobs.
 -- KEYS[1] meta hash
 -- ARGV[1] base; ARGV[2] max jobs; ARGV[3] worker id; ARGV[4] lease ms; ARGV[5] promote limit
--- Returns {ms_until_next_delayed (-1 none), paused (0/1), then 10 fields per job:
+-- Returns {ms_until_next_due (-1 none), paused (0/1), then 10 fields per job:
 --          id, name, payload, attempt, max_attempts, options_json, token, group, created_ms,
 --          reschedules}
--- Jobs whose hash is missing fields go to the dead set (reason malformed) instead.
+-- "next due" is the earliest of: the next delayed job, the next held group's release, and the
+-- moment the queue-wide rate limit admits another start; workers sleep until then.
+-- Groups are served by start-time fair queueing: the ready group with the lowest virtual time
+-- goes next and moves 1/weight further; so equal weights give round-robin. A group over its
+-- rate limit is moved to 'limited' (skipped, never waited on); a group at its concurrency limit
+-- leaves 'ready' until one of its jobs ends. Jobs whose hash is missing fields go to the dead
+-- set (reason malformed).
 local base = ARGV[1]
 local want = tonumber(ARGV[2])
 local worker = ARGV[3]
 local lease = tonumber(ARGV[4])
+local promote = tonumber(ARGV[5])
 local now = now_ms()
 local meta = base .. 'meta'
 
-local due = redis.call('ZRANGEBYSCORE', base .. 'delayed', '-inf', now, 'LIMIT', 0, tonumber(ARGV[5]))
+local due = redis.call('ZRANGEBYSCORE', base .. 'delayed', '-inf', now, 'LIMIT', 0, promote)
 if #due > 0 then
   redis.call('ZREM', base .. 'delayed', unpack(due))
   for _, id in ipairs(due) do
     local jkey = base .. 'j:' .. id
     if redis.call('EXISTS', jkey) == 1 then requeue(base, jkey, id) end
   end
+end
+local released = redis.call('ZRANGEBYSCORE', base .. 'limited', '-inf', now, 'LIMIT', 0, promote)
+for _, group in ipairs(released) do
+  redis.call('ZREM', base .. 'limited', group)
+  make_ready(base, group)
 end
 
 local out = {-1, 0}
@@ -27,54 +39,98 @@ if redis.call('HGET', meta, 'paused') == '1' then
   want = 0
 end
 
+local qn, qw = meta_num(base, 'rate_n', 0), meta_num(base, 'rate_w', 0)
+local hold = -1
 local got = 0
-local guard = want * 4 + 8
+local guard = want * 4 + 16
 while got < want and guard > 0 do
   guard = guard - 1
-  local head = redis.call('ZRANGE', base .. 'ready', 0, 0)
+  if qn > 0 then
+    local wait = rate_wait(base .. 'rlq', qn, qw, now)
+    if wait > 0 then
+      hold = wait
+      break
+    end
+  end
+  local head = redis.call('ZRANGE', base .. 'ready', 0, 0, 'WITHSCORES')
   if #head == 0 then break end
-  local group = head[1]
+  local group, vt = head[1], tonumber(head[2])
   local wkey = base .. 'w:' .. group
-  local popped = redis.call('ZPOPMIN', wkey)
-  if #popped == 0 then
-    redis.call('ZREM', base .. 'ready', group)
-  else
-    if redis.call('ZCARD', wkey) == 0 then
+  local gn, gw = 0, 0
+  local skip = false
+  if group ~= '' then
+    gn, gw = group_rate(base, group)
+    local wait = rate_wait(base .. 'rl:' .. group, gn, gw, now)
+    if wait > 0 then
+      redis.call('ZREM', base .. 'ready', group)
+      redis.call('ZADD', base .. 'limited', now + wait, group)
+      skip = true
+    elseif group_at_limit(base, group) then
+      redis.call('ZREM', base .. 'ready', group)
+      skip = true
+    end
+  end
+  if not skip then
+    local popped = redis.call('ZPOPMIN', wkey)
+    if #popped == 0 then
       redis.call('ZREM', base .. 'ready', group)
     else
-      redis.call('ZADD', base .. 'ready', redis.call('HINCRBY', meta, 'rr', 1), group)
-    end
-    redis.call('HINCRBY', meta, 'waiting', -1)
-    local id = popped[1]
-    local jkey = base .. 'j:' .. id
-    local f = redis.call('HMGET', jkey, 'n', 'd', 'a', 'ma', 'o', 'ct', 'rs')
-    if f[1] and f[2] and tonumber(f[3]) and tonumber(f[4]) then
-      local token = tostring(redis.call('HINCRBY', meta, 'token', 1))
-      local attempt = tonumber(f[3]) + 1
-      redis.call('HSET', jkey, 'st', 'active', 'tk', token, 'wk', worker, 'a', attempt, 'sa', now)
-      redis.call('ZADD', base .. 'active', now + lease, id)
-      if group ~= '' then redis.call('HINCRBY', base .. 'gactive', group, 1) end
-      local n = #out
-      out[n + 1] = id
-      out[n + 2] = f[1]
-      out[n + 3] = f[2]
-      out[n + 4] = attempt
-      out[n + 5] = tonumber(f[4])
-      out[n + 6] = f[5] or '{}'
-      out[n + 7] = token
-      out[n + 8] = group
-      out[n + 9] = f[6] or ''
-      out[n + 10] = tonumber(f[7]) or 0
-      got = got + 1
-    elseif redis.call('EXISTS', jkey) == 1 then
-      record_error(jkey, cjson.encode({type = 'MalformedJob', attempt = 0, at = now,
-        message = 'job hash is missing name, payload or attempt fields', traceback = ''}))
-      to_dead(base, jkey, id, 'malformed', now)
+      redis.call('HINCRBY', meta, 'waiting', -1)
+      redis.call('HSET', meta, 'vt', head[2])
+      local id = popped[1]
+      local jkey = base .. 'j:' .. id
+      local f = redis.call('HMGET', jkey, 'n', 'd', 'a', 'ma', 'o', 'ct', 'rs')
+      if f[1] and f[2] and tonumber(f[3]) and tonumber(f[4]) then
+        local token = tostring(redis.call('HINCRBY', meta, 'token', 1))
+        local attempt = tonumber(f[3]) + 1
+        redis.call('HSET', jkey, 'st', 'active', 'tk', token, 'wk', worker, 'a', attempt, 'sa', now)
+        redis.call('ZADD', base .. 'active', now + lease, id)
+        if group ~= '' then
+          redis.call('HINCRBY', base .. 'gactive', group, 1)
+          if gn > 0 then rate_take(base .. 'rl:' .. group, gw, now, id .. ':' .. token) end
+        end
+        if qn > 0 then rate_take(base .. 'rlq', qw, now, id .. ':' .. token) end
+        local n = #out
+        out[n + 1] = id
+        out[n + 2] = f[1]
+        out[n + 3] = f[2]
+        out[n + 4] = attempt
+        out[n + 5] = tonumber(f[4])
+        out[n + 6] = f[5] or '{}'
+        out[n + 7] = token
+        out[n + 8] = group
+        out[n + 9] = tonumber(f[6]) or 0 -- a garbled timestamp must not break the claimer
+        out[n + 10] = tonumber(f[7]) or 0
+        got = got + 1
+      elseif redis.call('EXISTS', jkey) == 1 then
+        record_error(jkey, cjson.encode({type = 'MalformedJob', attempt = 0, at = now,
+          message = 'job hash is missing name, payload or attempt fields', traceback = ''}))
+        to_dead(base, jkey, id, 'malformed', now)
+      end
+      if redis.call('ZCARD', wkey) == 0 or (group ~= '' and group_at_limit(base, group)) then
+        redis.call('ZREM', base .. 'ready', group)
+      else
+        local weight = 1
+        if group ~= '' then
+          weight = tonumber(redis.call('HGET', base .. 'gweight', group) or '1') or 1
+        end
+        redis.call('ZADD', base .. 'ready', string.format('%.17g', vt + 1 / weight), group)
+      end
     end
   end
 end
 
 if got > 0 and redis.call('ZCARD', base .. 'ready') > 0 then wake(base) end
+local soonest = hold
 local nxt = redis.call('ZRANGE', base .. 'delayed', 0, 0, 'WITHSCORES')
-if #nxt > 0 then out[1] = math.max(0, tonumber(nxt[2]) - now) end
+if #nxt > 0 then
+  local d = math.max(0, tonumber(nxt[2]) - now)
+  if soonest < 0 or d < soonest then soonest = d end
+end
+local held = redis.call('ZRANGE', base .. 'limited', 0, 0, 'WITHSCORES')
+if #held > 0 then
+  local d = math.max(0, tonumber(held[2]) - now)
+  if soonest < 0 or d < soonest then soonest = d end
+end
+out[1] = soonest
 return out

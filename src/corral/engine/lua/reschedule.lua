@@ -1,6 +1,8 @@
 -- reschedule: the handler asked to run again later (Retry(delay=...)); not a failed attempt.
 -- KEYS[1] meta hash
--- ARGV[1] base; ARGV[2] id; ARGV[3] token; ARGV[4] delay ms; ARGV[5] message
+-- ARGV[1] base; ARGV[2] id; ARGV[3] token; ARGV[4] delay ms; ARGV[5] message;
+-- ARGV[6] hold ms: RateLimited holds the job's whole group (not others) back for this long; the
+-- job keeps its place in the group's waiting set. Ungrouped jobs are simply delayed.
 -- Returns 1 rescheduled, 2 dead (too many reschedules), 0 refused (stale token).
 local base, id, token = ARGV[1], ARGV[2], ARGV[3]
 local jkey = base .. 'j:' .. id
@@ -19,6 +21,17 @@ if count > limit then
 end
 redis.call('HDEL', jkey, 'tk', 'wk')
 local delay = tonumber(ARGV[4]) or 0
+local hold = tonumber(ARGV[6] or '0') or 0
+local group = redis.call('HGET', jkey, 'g') or ''
+if hold > 0 and group ~= '' then
+  redis.call('ZREM', base .. 'ready', group)
+  redis.call('ZADD', base .. 'limited', 'GT', now + hold, group)
+  requeue(base, jkey, id)
+  emit(base, 'rate_limited', id, group)
+  wake(base)
+  return 1
+end
+if hold > delay then delay = hold end
 if delay > 0 then
   redis.call('HSET', jkey, 'st', 'delayed')
   redis.call('ZADD', base .. 'delayed', now + delay, id)
