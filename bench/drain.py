@@ -4,6 +4,7 @@ Scenarios (each on a fresh key prefix, medians of --runs runs):
   enqueue-single  awaited one at a time
   enqueue-bulk    enqueue_many, 1,000 per call
   drain           one Worker (one process) drains the backlog of --jobs jobs
+  drain-groups    the same backlog spread over --jobs groups of one job each (fair queueing)
 
 Starts its own embedded server unless CORRAL_REDIS_URL is set. Writes bench/results/drain.json.
 """
@@ -29,6 +30,10 @@ def build_app(url: str) -> App:
 
     @app.job(queue="bench")
     async def noop(i: int) -> None:
+        return None
+
+    @app.job(queue="bench", group=lambda i: f"tenant-{i}")
+    async def grouped(i: int) -> None:
         return None
 
     return app
@@ -58,9 +63,9 @@ async def enqueue_bulk(url: str, jobs: int) -> dict[str, float]:
     return {"jobs_per_s": jobs / wall, "cpu_us_per_job": cpu / jobs * 1e6}
 
 
-async def drain(url: str, jobs: int, concurrency: int) -> dict[str, float]:
+async def drain(url: str, jobs: int, concurrency: int, job: str = "noop") -> dict[str, float]:
     app = build_app(url)
-    noop = app.registry["noop"]
+    noop = app.registry[job]
     async with app:
         for start in range(0, jobs, 1000):
             await app.enqueue_many([noop.prepare(i) for i in range(start, min(jobs, start + 1000))])
@@ -107,6 +112,9 @@ def main() -> None:
             "enqueue-bulk": lambda: enqueue_bulk(url, args.jobs),
             f"drain ({args.jobs:,} jobs, 1 process, concurrency {args.concurrency})": lambda: drain(
                 url, args.jobs, args.concurrency
+            ),
+            f"drain ({args.jobs:,} groups of 1 job)": lambda: drain(
+                url, args.jobs, args.concurrency, "grouped"
             ),
         }
         for name, scenario in scenarios.items():
