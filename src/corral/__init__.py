@@ -6,6 +6,7 @@ tokens, fair multi-tenant groups, and a dead-letter set you can inspect and repl
 
 from corral.app import App
 from corral.context import JobContext, current_job
+from corral.dead_letters import DeadLetters, ReplayReport
 from corral.errors import (
     ConfigError,
     ConnectionLost,
@@ -22,6 +23,7 @@ from corral.errors import (
     ResultTimeout,
     Retry,
 )
+from corral.filters import JobFilter, JobSummary
 from corral.groups import GroupState, RateLimit
 from corral.job import DeadReason, ErrorRecord, JobInfo, JobOptions, JobState, Priority
 from corral.jobs import JobFunction, JobHandle, PreparedJob
@@ -38,6 +40,7 @@ __all__ = [
     "ConnectionLost",
     "CorralError",
     "Custom",
+    "DeadLetters",
     "DeadReason",
     "EmbeddedServerError",
     "ErrorRecord",
@@ -49,12 +52,14 @@ __all__ = [
     "JobContext",
     "JobControl",
     "JobFailed",
+    "JobFilter",
     "JobFunction",
     "JobHandle",
     "JobInfo",
     "JobNotFound",
     "JobOptions",
     "JobState",
+    "JobSummary",
     "JobTimeout",
     "LeaseLost",
     "Linear",
@@ -65,6 +70,7 @@ __all__ = [
     "QueueCounts",
     "RateLimit",
     "RateLimited",
+    "ReplayReport",
     "ResultTimeout",
     "Retry",
     "RetryPolicy",

@@ -289,6 +289,8 @@ def job_info(queue: str, job_id: str, raw: dict[str, str]) -> JobInfo:
         reschedules=_int(raw.get("rs"), 0),
         stalls=_int(raw.get("sl"), 0),
         options=from_json(raw.get("o"), {}),
+        cancellation=from_json(raw.get("cx")),
+        replays=from_json(raw.get("rp"), []),
     )
 
 

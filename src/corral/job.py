@@ -22,10 +22,11 @@ class JobState(StrEnum):
     ACTIVE = "active"
     COMPLETED = "completed"
     DEAD = "dead"
+    CANCELLED = "cancelled"
 
     @property
     def terminal(self) -> bool:
-        return self in (JobState.COMPLETED, JobState.DEAD)
+        return self in (JobState.COMPLETED, JobState.DEAD, JobState.CANCELLED)
 
 
 class DeadReason(StrEnum):
@@ -38,6 +39,7 @@ class DeadReason(StrEnum):
     UNKNOWN_JOB = "unknown_job"
     INVALID_PAYLOAD = "invalid_payload"
     MALFORMED = "malformed"
+    CANCELLED = "cancelled"
 
 
 class Priority(IntEnum):
@@ -151,6 +153,8 @@ class JobInfo:
     reschedules: int
     stalls: int
     options: dict[str, Any]
+    cancellation: dict[str, Any] | None = None
+    replays: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def last_error(self) -> ErrorRecord | None:

@@ -73,9 +73,9 @@ class JobHandle(Generic[R]):
             state = await engine.watch(self.queue, self.id)
             if state is None:
                 raise JobNotFound(f"job {self.id} not found in queue {self.queue!r}")
-            if state in (JobState.COMPLETED, JobState.DEAD):
+            if state in (JobState.COMPLETED, JobState.DEAD, JobState.CANCELLED):
                 info = await self.info()
-                if info.state == JobState.DEAD:
+                if info.state != JobState.COMPLETED:
                     err = info.last_error
                     raise JobFailed(
                         self.id,

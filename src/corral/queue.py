@@ -1,19 +1,42 @@
-"""Queue handle: counts, pause/resume and retention settings for one queue."""
+"""Queue handle: counts, pause/resume, limits, and the operator's tools for one queue:
+listing and finding jobs, drain, clean, obliterate, cancel, promote, retry, remove."""
 
 from __future__ import annotations
 
+import getpass
+import socket
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from corral.engine.keys import check_queue_name
-from corral.errors import ConfigError
-from corral.groups import GroupState, RateLimit, check_concurrency, check_weight
-from corral.job import check_group
-from corral.schedule import from_epoch_ms, to_ms
+from corral.engine.ops import LISTABLE, Ops
+from corral.errors import ConfigError, JobNotFound
+from corral.filters import JobFilter, JobSummary
+from corral.group_handle import Group, group_state
+from corral.groups import GroupState, RateLimit, check_concurrency
+from corral.job import PRIORITY_MAX, PRIORITY_MIN, JobInfo, check_group
+from corral.schedule import to_ms
+
+__all__ = ["Group", "Queue", "QueueCounts"]
+
+Progress = Callable[[int, int], None]
+"""``progress(done, total)``: called by long operations after each bounded step."""
 
 if TYPE_CHECKING:
     from corral.app import App
+    from corral.dead_letters import DeadLetters
+
+
+def operator() -> str:
+    """Who is acting, for audit records: ``user@host``."""
+    try:
+        user = getpass.getuser()
+    except Exception:
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,63 +146,151 @@ class Queue:
             if cursor == 0 or len(names) >= limit:
                 break
         names = sorted(set(names))[:limit]
-        return [_group_state(raw) for raw in await engine.group_states(self.name, names)]
+        return [group_state(raw) for raw in await engine.group_states(self.name, names)]
 
+    # -- jobs ----------------------------------------------------------------------------------
 
-class Group:
-    """One tenant's slice of a queue: pause/resume it, give it its own limits, inspect it."""
+    async def _ops(self) -> Ops:
+        return Ops(await self.app.engine())
 
-    def __init__(self, queue: Queue, name: str) -> None:
-        self.queue = queue
-        self.name = name
+    @property
+    def dead_letters(self) -> DeadLetters:
+        from corral.dead_letters import DeadLetters
 
-    async def _action(self, action: str, **settings: str) -> bool:
-        engine = await self.queue.app.engine()
-        return await engine.group_action(self.queue.name, action, self.name, **settings)
+        return DeadLetters(self)
 
-    async def pause(self) -> None:
-        """Workers skip this group; its running jobs finish. Other groups are unaffected."""
-        await self._action("pause")
+    async def jobs(
+        self, state: str, *, offset: int = 0, limit: int = 50, newest_first: bool = True
+    ) -> list[JobSummary]:
+        """One page of jobs in a state (waiting, delayed, active, completed, dead)."""
+        if state not in LISTABLE:
+            raise ConfigError(f"state must be one of {', '.join(LISTABLE)}, got {state!r}")
+        ops = await self._ops()
+        ids = await ops.list_ids(self.name, state, offset, limit, newest_first)
+        return [JobSummary.from_fields(r) for r in await ops.summaries(self.name, ids)]
 
-    async def resume(self) -> None:
-        await self._action("resume")
+    async def get(self, job_id: str) -> JobInfo:
+        """Everything about one job: payload, options, state, attempts, errors, progress, ..."""
+        return await self.app.get_job(self.name, job_id)
 
-    async def set_limits(
+    async def logs(self, job_id: str) -> list[str]:
+        return await (await self.app.engine()).job_logs(self.name, job_id)
+
+    async def find(
         self,
+        where: JobFilter,
         *,
-        concurrency: int | None = None,
-        rate: RateLimit | None = None,
-        weight: float | None = None,
-        reset: bool = False,
-    ) -> None:
-        """Override the queue's per-group limits for this group; ``weight`` gives it a larger
-        (or smaller) share of the turns. ``reset=True`` goes back to the queue defaults."""
-        check_concurrency(concurrency)
-        check_weight(weight)
-        blank = "-" if reset else ""
-        await self._action(
-            "limits",
-            concurrency=blank if concurrency is None else str(concurrency),
-            rate=blank if rate is None else rate.encode(),
-            weight=blank if weight is None else repr(float(weight)),
-        )
+        states: tuple[str, ...] = LISTABLE,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[JobSummary]:
+        """Jobs matching ``where`` in the given states (a scan in bounded batches), paged."""
+        ops = await self._ops()
+        found: list[JobSummary] = []
+        skipped = 0
+        for state in states:
+            async for batch in ops.scan_state(self.name, state):
+                for raw in batch:
+                    job = JobSummary.from_fields(raw)
+                    if not where.matches(job):
+                        continue
+                    if skipped < offset:
+                        skipped += 1
+                        continue
+                    found.append(job)
+                    if len(found) >= limit:
+                        return found
+        return found
 
-    async def state(self) -> GroupState:
-        engine = await self.queue.app.engine()
-        (raw,) = await engine.group_states(self.queue.name, [self.name])
-        return _group_state(raw)
+    async def drain(self, *, progress: Progress | None = None) -> int:
+        """Delete every waiting and delayed job (running jobs finish); returns how many."""
+        ops = await self._ops()
+        total = 0
+        while True:
+            removed, remaining = await ops.drain_step(self.name)
+            total += removed
+            if progress:
+                progress(total, total + remaining)
+            if removed == 0 or remaining == 0:
+                return total
 
+    async def clean(
+        self, state: str, older_than: timedelta, *, progress: Progress | None = None
+    ) -> int:
+        """Delete completed or dead jobs that finished more than ``older_than`` ago, a bounded
+        batch per Redis call; returns how many."""
+        if state not in ("completed", "dead"):
+            raise ConfigError(f"clean works on completed or dead jobs, got {state!r}")
+        ops = await self._ops()
+        cutoff = int(time.time() * 1000) - to_ms(older_than)
+        total, start = 0, 0
+        while start >= 0:
+            removed, start = await ops.clean_step(self.name, state, cutoff, start)
+            total += removed
+            if progress:
+                progress(total, 0)
+        return total
 
-def _group_state(raw: dict[str, Any]) -> GroupState:
-    until = raw["limited_until_ms"]
-    return GroupState(
-        group=raw["group"],
-        waiting=raw["waiting"],
-        active=raw["active"],
-        paused=raw["paused"],
-        limited_until=from_epoch_ms(until) if until is not None else None,
-        ready=raw["ready"],
-        concurrency=raw["concurrency"],
-        rate=RateLimit.decode(raw["rate"]),
-        weight=raw["weight"],
-    )
+    async def obliterate(self, *, force: bool = False) -> int:
+        """Delete the queue and every job in it. Refused while jobs run, unless ``force``."""
+        counts = await self.counts()
+        if counts.active and not force:
+            raise ConfigError(
+                f"queue {self.name!r} has {counts.active} running job(s); stop its workers or "
+                "pass force=True"
+            )
+        ops = await self._ops()
+        total = 0
+        while True:
+            n = await ops.obliterate_step(self.name)
+            total += n
+            if n == 0:
+                return total
+
+    async def promote(self, job_id: str) -> bool:
+        """Run a delayed job now; False if it is not delayed."""
+        return await (await self._ops()).promote(self.name, job_id)
+
+    async def retry(self, job_id: str, *, by: str | None = None) -> bool:
+        """Run a dead (failed or cancelled) job again now, with fresh attempts."""
+        return await (await self._ops()).replay(self.name, [job_id], by or operator()) == 1
+
+    async def remove(self, job_id: str) -> bool:
+        """Delete a job that is not running; False if there is no such job."""
+        code = await (await self._ops()).remove(self.name, job_id)
+        if code == -2:
+            raise ConfigError(f"job {job_id} is running: cancel it instead")
+        return code == 1
+
+    async def set_priority(self, job_id: str, priority: int) -> bool:
+        """Change the priority of a waiting or delayed job."""
+        if not isinstance(priority, int) or not PRIORITY_MIN <= priority <= PRIORITY_MAX:
+            raise ConfigError(f"priority must be an integer {PRIORITY_MIN}..{PRIORITY_MAX}")
+        return await (await self._ops()).reprioritize(self.name, job_id, priority)
+
+    async def cancel(self, job_id: str, *, reason: str = "", by: str | None = None) -> str:
+        """Cancel a job from any process. Returns ``cancelled`` (it was waiting or delayed),
+        ``signalled`` (its worker stops it within a second), or ``ended`` (nothing to do).
+        Raises JobNotFound for an unknown id."""
+        code = await (await self._ops()).cancel(self.name, job_id, by or operator(), reason)
+        if code == -1:
+            raise JobNotFound(f"job {job_id} not found in queue {self.name!r}")
+        return {1: "cancelled", 2: "signalled"}.get(code, "ended")
+
+    async def cancel_where(
+        self, where: JobFilter, *, reason: str = "", by: str | None = None
+    ) -> int:
+        """Cancel every waiting, delayed or running job matching ``where`` (e.g. a group or a
+        job name); returns how many were cancelled or signalled."""
+        if where.empty:
+            raise ConfigError("cancel_where needs a filter (use drain to drop everything)")
+        ops = await self._ops()
+        who = by or operator()
+        n = 0
+        for state in ("waiting", "delayed", "active"):
+            ids: list[str] = []
+            async for batch in ops.scan_state(self.name, state):
+                ids += [r["id"] for r in batch if where.matches(JobSummary.from_fields(r))]
+            for job_id in ids:
+                n += await ops.cancel(self.name, job_id, who, reason) in (1, 2)
+        return n

@@ -18,7 +18,7 @@ async def test_heartbeat_extends_the_lease(
     await add(engine, new_job("a"), new_job("b"))
     a, b = await claim(engine, 2, lease_ms=1_000)
     before = server_ms(raw)
-    assert await engine.heartbeat(Q, 60_000, [(a.id, a.token), (b.id, b.token)]) == []
+    assert (await engine.heartbeat(Q, 60_000, [(a.id, a.token), (b.id, b.token)]))[0] == []
     for job_id in ("a", "b"):
         deadline = raw.zscore(keys.active, job_id)
         assert deadline is not None
@@ -41,7 +41,7 @@ async def test_heartbeat_keeps_the_reaper_away(
 ) -> None:
     await add(engine, new_job("a"))
     a = await claim_one(engine, lease_ms=50)
-    assert await engine.heartbeat(Q, 5_000, [(a.id, a.token)]) == []
+    assert (await engine.heartbeat(Q, 5_000, [(a.id, a.token)]))[0] == []
     await asyncio.sleep(0.1)  # well past the first lease
     assert await engine.reap(Q) == (0, 0)
     assert raw.hget(keys.job("a"), "tk") == a.token
@@ -58,7 +58,7 @@ async def test_reports_lost_ids_in_order(engine: Engine, keys: QueueKeys, raw: r
         (done.id, done.token),
         ("missing", "1"),
     ]
-    assert await engine.heartbeat(Q, 30_000, items) == ["stolen", "done", "missing"]
+    assert (await engine.heartbeat(Q, 30_000, items))[0] == ["stolen", "done", "missing"]
     # a lost lease is never re-created by a heartbeat
     assert raw.zscore(keys.active, "done") is None
     assert raw.zscore(keys.active, "missing") is None
@@ -72,10 +72,20 @@ async def test_reaped_job_is_lost_and_not_re_added(
     a = await claim_one(engine, lease_ms=50)
     await asyncio.sleep(0.1)
     assert await engine.reap(Q) == (1, 0)
-    assert await engine.heartbeat(Q, 30_000, [(a.id, a.token)]) == ["a"]
+    assert (await engine.heartbeat(Q, 30_000, [(a.id, a.token)]))[0] == ["a"]
     assert raw.zcard(keys.active) == 0
     assert raw.hget(keys.job("a"), "st") == "waiting"
 
 
 async def test_empty_heartbeat(engine: Engine) -> None:
-    assert await engine.heartbeat(Q, 30_000, []) == []
+    assert (await engine.heartbeat(Q, 30_000, []))[0] == []
+
+
+async def test_heartbeat_reports_cancellation_requests(engine: Engine) -> None:
+    from corral.engine.ops import Ops
+
+    await add(engine, new_job("a"), new_job("b"))
+    a, b = await claim(engine, 2)
+    assert await Ops(engine).cancel(Q, "a", "ops", "customer asked") == 2
+    lost, cancel = await engine.heartbeat(Q, 30_000, [(a.id, a.token), (b.id, b.token)])
+    assert (lost, cancel) == ([], ["a"])

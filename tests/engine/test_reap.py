@@ -66,7 +66,7 @@ async def test_old_token_is_stale_after_reap(
     assert await engine.complete(Q, [("a", old.token, "1")]) == [False]
     assert await engine.reschedule(Q, "a", old.token, 0, "") == 0
     assert await engine.release(Q, [("a", old.token)]) == 0
-    assert await engine.heartbeat(Q, 30_000, [("a", old.token)]) == ["a"]
+    assert (await engine.heartbeat(Q, 30_000, [("a", old.token)]))[0] == ["a"]
     h = raw.hgetall(keys.job("a"))
     assert (h["st"], h["tk"]) == ("active", new.token)
     assert "pg" not in h

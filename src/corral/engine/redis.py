@@ -280,11 +280,13 @@ class Engine:
 
     async def heartbeat(
         self, queue: str, lease_ms: int, items: Sequence[tuple[str, str]]
-    ) -> list[str]:
+    ) -> tuple[list[str], list[str]]:
+        """Extend leases; returns (ids whose lease is lost, ids whose cancellation was asked)."""
         args: list[Any] = [lease_ms, len(items)]
         for item in items:
             args.extend(item)
-        return list(await self._run("heartbeat", queue, args))
+        lost, cancel = await self._run("heartbeat", queue, args)
+        return list(lost), list(cancel)
 
     async def reap(self, queue: str, limit: int = 500) -> tuple[int, int]:
         requeued, dead = await self._run("reap", queue, [limit])

@@ -29,11 +29,19 @@ SCRIPT_NAMES = (
     "touch",
     "watch",
     "groups",
+    "cancel",
+    "remove",
+    "promote",
+    "replay",
+    "reprioritize",
+    "drain",
+    "clean",
 )
 
 _ERROR_CODES: dict[str, type[CorralError]] = {
     "ERR_BAD_JOB": PayloadError,
     "ERR_BAD_GROUP": ConfigError,
+    "ERR_BAD_STATE": ConfigError,
 }
 
 

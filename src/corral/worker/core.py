@@ -12,10 +12,10 @@ import asyncio
 import logging
 import os
 import socket
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import ValidationError
 
@@ -23,7 +23,8 @@ from corral.codec import describe, from_json, to_json
 from corral.context import JobContext
 from corral.engine import Claimed, Engine
 from corral.engine.keys import check_queue_name
-from corral.errors import ConfigError, CorralError, RateLimited, Retry
+from corral.engine.ops import Ops
+from corral.errors import ConfigError, ConnectionLost, CorralError, RateLimited, Retry
 from corral.ids import new_job_id
 from corral.job import DeadReason
 from corral.worker.outcome import decide, error_json, exception_json
@@ -38,6 +39,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 IDLE_WAIT_S = 5.0
+PERSIST_FOR_S = 120.0
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -46,6 +49,7 @@ class _Running:
     job: Claimed
     ctx: JobContext
     task: asyncio.Task[None]
+    cancel_requested: bool = False
 
 
 class QueueOrder:
@@ -205,6 +209,7 @@ class Worker:
         helpers = [
             asyncio.create_task(self._heartbeat_loop(engine), name="corral-heartbeat"),
             asyncio.create_task(self._reap_loop(engine), name="corral-reaper"),
+            asyncio.create_task(self._cancel_loop(engine), name="corral-cancel"),
         ]
         try:
             await self._fetch_loop(engine)
@@ -319,7 +324,10 @@ class Worker:
         try:
             await self._attempt(engine, queue, job, ctx, updates)
         except asyncio.CancelledError:
-            pass  # shutdown or lost lease: the job is released or re-leased elsewhere
+            run = self._running.get(job.id)
+            if run is not None and run.cancel_requested:
+                await self._record_cancel(engine, queue, job)
+            # otherwise shutdown or a lost lease: the job is released or re-leased elsewhere
         except Exception:
             log.exception("job %s: could not record its outcome; its lease will expire", job.id)
         finally:
@@ -360,6 +368,22 @@ class Worker:
             return
         self._done.setdefault(queue, []).append((job.id, job.token, result))
 
+    async def _persist(self, write: Callable[[], Awaitable[T]]) -> T:
+        """Retry an outcome write through a Redis outage. Retrying is safe: the write is fenced
+        by the job's token. After PERSIST_FOR the job is left to the reaper (run again)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + PERSIST_FOR_S
+        pause = 0.1
+        while True:
+            try:
+                return await write()
+            except ConnectionLost:
+                if loop.time() > deadline or self._force.is_set():
+                    raise
+                log.warning("Redis unreachable; retrying a job outcome in %.1fs", pause)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 2.0)
+
     async def _failed(
         self,
         engine: Engine,
@@ -387,8 +411,15 @@ class Worker:
             options if isinstance(options, dict) else {},
             job_fn.options.retry.backoff,
         )
-        ok = await engine.fail(
-            queue, job.id, job.token, err, retry_delay_ms=decision.retry_ms, reason=decision.reason
+        ok = await self._persist(
+            lambda: engine.fail(
+                queue,
+                job.id,
+                job.token,
+                err,
+                retry_delay_ms=decision.retry_ms,
+                reason=decision.reason,
+            )
         )
         if not ok:
             self.stats.stale += 1
@@ -403,8 +434,10 @@ class Worker:
     async def _reschedule(self, engine: Engine, queue: str, job: Claimed, exc: Retry) -> None:
         delay_ms = int(exc.delay.total_seconds() * 1000)
         hold_ms = delay_ms if isinstance(exc, RateLimited) else 0
-        code = await engine.reschedule(
-            queue, job.id, job.token, 0 if hold_ms else delay_ms, str(exc), hold_ms
+        code = await self._persist(
+            lambda: engine.reschedule(
+                queue, job.id, job.token, 0 if hold_ms else delay_ms, str(exc), hold_ms
+            )
         )
         if code == 1:
             self.stats.rescheduled += 1
@@ -421,10 +454,54 @@ class Worker:
         err = error_json(
             type_name=type_name, message=message, tb="", attempt=job.attempt, worker=self.id
         )
-        if await engine.fail(queue, job.id, job.token, err, retry_delay_ms=None, reason=reason):
+        dead = await self._persist(
+            lambda: engine.fail(queue, job.id, job.token, err, retry_delay_ms=None, reason=reason)
+        )
+        if dead:
             self.stats.dead += 1
             self.stats.dead_reasons[reason] += 1
             log.warning("job %s is dead (%s): %s", job.id, reason, message)
+
+    # -- cancellation ----------------------------------------------------------------------
+
+    def _cancel(self, job_id: str) -> None:
+        """Stop a running handler whose job was cancelled from elsewhere: the asyncio task is
+        cancelled, a thread-mode handler sees ``current_job().cancelled`` (its result is
+        discarded), a process-mode child is killed."""
+        run = self._running.get(job_id)
+        if run is None or run.cancel_requested:
+            return
+        log.info("job %s: cancelled by request", job_id)
+        run.cancel_requested = True
+        run.ctx.cancelled = True
+        run.task.cancel()
+
+    async def _record_cancel(self, engine: Engine, queue: str, job: Claimed) -> None:
+        asked = from_json(await self._persist(lambda: engine.job_field(queue, job.id, "cx")), {})
+        who = asked.get("by", "?") if isinstance(asked, dict) else "?"
+        why = asked.get("reason", "") if isinstance(asked, dict) else ""
+        err = error_json(
+            type_name="Cancelled",
+            message=f"cancelled while running by {who}" + (f": {why}" if why else ""),
+            tb="",
+            attempt=job.attempt,
+            worker=self.id,
+        )
+        reason = DeadReason.CANCELLED
+        if await self._persist(
+            lambda: engine.fail(queue, job.id, job.token, err, retry_delay_ms=None, reason=reason)
+        ):
+            self.stats.cancelled += 1
+
+    async def _cancel_loop(self, engine: Engine) -> None:
+        ops = Ops(engine)
+        while True:
+            try:
+                async for _queue, job_id in ops.cancel_signals(self.queues):
+                    self._cancel(job_id)
+            except CorralError as exc:
+                log.warning("cancel channel: %s; resubscribing", exc)
+                await asyncio.sleep(1.0)
 
     # -- leases ------------------------------------------------------------------------------
 
@@ -437,10 +514,12 @@ class Worker:
                 by_queue.setdefault(run.queue, []).append((run.job.id, run.job.token))
             for queue, items in by_queue.items():
                 try:
-                    lost = await engine.heartbeat(queue, self.lease_ms, items)
+                    lost, cancel = await engine.heartbeat(queue, self.lease_ms, items)
                 except CorralError as exc:
                     log.warning("heartbeat failed: %s", exc)
                     continue
+                for job_id in cancel:  # a missed pub/sub message is caught up here
+                    self._cancel(job_id)
                 for job_id in lost:
                     lost_run = self._running.get(job_id)
                     if lost_run is not None:

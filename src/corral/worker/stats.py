@@ -15,6 +15,7 @@ class WorkerStats:
     rescheduled: int = 0
     dead: int = 0
     released: int = 0
+    cancelled: int = 0
     stale: int = 0
     dead_reasons: Counter[str] = field(default_factory=Counter)
     by_job: Counter[str] = field(default_factory=Counter)

@@ -158,7 +158,9 @@ local function keep_ms(jkey, field, base, meta_field, default)
 end
 
 local function to_dead(base, jkey, id, reason, now)
-  redis.call('HSET', jkey, 'st', 'dead', 'dr', reason, 'fa', now)
+  local state = 'dead'
+  if reason == 'cancelled' then state = 'cancelled' end
+  redis.call('HSET', jkey, 'st', state, 'dr', reason, 'fa', now)
   redis.call('HDEL', jkey, 'tk', 'wk')
   local keep = keep_ms(jkey, 'kd', base, 'dead_age', 7 * DAY)
   redis.call('ZADD', base .. 'dead', now + keep, id)
@@ -191,4 +193,28 @@ end
 local function leave_active(base, jkey, id)
   redis.call('ZREM', base .. 'active', id)
   release_group(base, redis.call('HGET', jkey, 'g'))
+end
+
+-- Take a job out of whichever set holds it (not active). Returns its state, or false if it was
+-- not in the set its state names.
+local function unlist(base, jkey, id)
+  local state = redis.call('HGET', jkey, 'st')
+  if state == 'waiting' then
+    local group = redis.call('HGET', jkey, 'g') or ''
+    local wkey = base .. 'w:' .. group
+    if redis.call('ZREM', wkey, id) == 0 then return false end
+    redis.call('HINCRBY', base .. 'meta', 'waiting', -1)
+    if redis.call('ZCARD', wkey) == 0 then
+      redis.call('ZREM', base .. 'ready', group)
+      if group ~= '' and not redis.call('HGET', base .. 'gactive', group) then
+        redis.call('SREM', base .. 'groups', group)
+      end
+    end
+    return state
+  end
+  local sets = {delayed = 'delayed', completed = 'completed', dead = 'dead', cancelled = 'dead'}
+  local set = sets[state or '']
+  if not set then return false end
+  if redis.call('ZREM', base .. set, id) == 0 then return false end
+  return state
 end

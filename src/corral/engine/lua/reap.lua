@@ -18,7 +18,12 @@ for _, id in ipairs(expired) do
     local attempt = tonumber(redis.call('HGET', jkey, 'a') or '1') or 1
     local worker = redis.call('HGET', jkey, 'wk') or ''
     redis.call('HDEL', jkey, 'tk', 'wk')
-    if stalls > limit then
+    if redis.call('HEXISTS', jkey, 'cx') == 1 then
+      record_error(jkey, cjson.encode({type = 'Cancelled', attempt = attempt, at = now,
+        worker = worker, message = 'cancelled while its worker was gone', traceback = ''}))
+      to_dead(base, jkey, id, 'cancelled', now)
+      dead = dead + 1
+    elseif stalls > limit then
       record_error(jkey, cjson.encode({type = 'Stalled', attempt = attempt, at = now, worker = worker,
         message = 'lease expired ' .. stalls .. ' times (worker died or froze)', traceback = ''}))
       to_dead(base, jkey, id, 'stalled', now)

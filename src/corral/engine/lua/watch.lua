@@ -6,5 +6,5 @@ local base, id = ARGV[1], ARGV[2]
 local jkey = base .. 'j:' .. id
 local state = redis.call('HGET', jkey, 'st')
 if not state then return false end
-if state ~= 'completed' and state ~= 'dead' then redis.call('HINCRBY', jkey, 'wt', 1) end
+if state ~= 'completed' and state ~= 'dead' and state ~= 'cancelled' then redis.call('HINCRBY', jkey, 'wt', 1) end
 return state

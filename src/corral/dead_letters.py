@@ -1,0 +1,154 @@
+"""The dead-letter queue of one queue: list, inspect, replay (redrive) and purge."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from corral.codec import to_json
+from corral.engine.ops import Ops
+from corral.errors import ConfigError, JobNotFound
+from corral.filters import JobFilter, JobSummary
+from corral.job import JobInfo
+
+if TYPE_CHECKING:
+    from corral.queue import Queue
+
+BATCH = 200
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayReport:
+    replayed: int
+    matched: int
+
+
+class DeadLetters:
+    """Jobs that exhausted their attempts, raised Fatal, stalled too often, were poison or
+    cancelled. Every method works without the job's code, except replaying an edited payload,
+    which is validated against the job's model like a new enqueue."""
+
+    def __init__(self, queue: Queue) -> None:
+        self.queue = queue
+
+    async def _ops(self) -> Ops:
+        return Ops(await self.queue.app.engine())
+
+    async def jobs(
+        self, where: JobFilter | None = None, *, offset: int = 0, limit: int = 50
+    ) -> list[JobSummary]:
+        if where is None or where.empty:
+            return await self.queue.jobs("dead", offset=offset, limit=limit)
+        return await self.queue.find(where, states=("dead",), offset=offset, limit=limit)
+
+    async def count(self, where: JobFilter | None = None) -> int:
+        if where is None or where.empty:
+            return (await self.queue.counts()).dead
+        ops = await self._ops()
+        n = 0
+        async for batch in ops.scan_state(self.queue.name, "dead"):
+            n += sum(where.matches(JobSummary.from_fields(r)) for r in batch)
+        return n
+
+    async def get(self, job_id: str) -> JobInfo:
+        info = await self.queue.get(job_id)
+        if info.state not in ("dead", "cancelled"):
+            raise JobNotFound(f"job {job_id} is {info.state}, not in the dead-letter set")
+        return info
+
+    async def replay_one(self, job_id: str, *, payload: Any = None, by: str | None = None) -> bool:
+        """Replay one dead job, optionally with an edited payload (a dict of the job's
+        arguments). A payload that does not validate raises PayloadError naming the field and
+        the job stays dead."""
+        from corral.queue import operator
+
+        raw = ""
+        if payload is not None:
+            info = await self.get(job_id)
+            job_fn = self.queue.app.registry.get(info.name)
+            if job_fn is None:
+                raise ConfigError(
+                    f"cannot validate an edited payload for {info.name!r}: its job is not "
+                    "registered in this App (load the app that defines it)"
+                )
+            text = payload if isinstance(payload, str) else to_json(payload)
+            raw = job_fn.codec.dumps(job_fn.codec.validate_json(text))
+        ops = await self._ops()
+        return await ops.replay(self.queue.name, [job_id], by or operator(), raw) == 1
+
+    async def replay(
+        self,
+        where: JobFilter | None = None,
+        *,
+        rate: float | None = None,
+        by: str | None = None,
+        dry_run: bool = False,
+        progress: Progress | None = None,
+    ) -> ReplayReport:
+        """Replay every dead job matching ``where`` (all when None), at most ``rate`` per
+        second if given, so a redrive cannot flood downstream systems."""
+        from corral.queue import operator
+
+        if rate is not None and rate <= 0:
+            raise ConfigError(f"rate must be positive, got {rate}")
+        ops = await self._ops()
+        who = by or operator()
+        total = await self.count(where)
+        matched = replayed = 0
+        offset = 0
+        batch_size = BATCH if rate is None else max(1, min(BATCH, int(rate)))
+        loop = asyncio.get_running_loop()
+        while True:
+            ids = await ops.list_ids(self.queue.name, "dead", offset, BATCH, newest_first=False)
+            if not ids:
+                break
+            rows = await ops.summaries(self.queue.name, ids)
+            chosen = [
+                r["id"] for r in rows if where is None or where.matches(JobSummary.from_fields(r))
+            ]
+            matched += len(chosen)
+            if dry_run:
+                offset += len(ids)
+                continue
+            moved = 0
+            for start in range(0, len(chosen), batch_size):
+                began = loop.time()
+                part = chosen[start : start + batch_size]
+                moved += await ops.replay(self.queue.name, part, who)
+                if progress:
+                    progress(replayed + moved, total)
+                if rate is not None:
+                    await asyncio.sleep(max(0.0, len(part) / rate - (loop.time() - began)))
+            replayed += moved
+            offset += len(ids) - moved
+        return ReplayReport(replayed=replayed, matched=matched)
+
+    async def purge(
+        self,
+        where: JobFilter | None = None,
+        *,
+        dry_run: bool = False,
+        progress: Progress | None = None,
+    ) -> int:
+        """Delete dead jobs matching ``where`` (all when None); returns how many."""
+        ops = await self._ops()
+        n = offset = 0
+        while True:
+            ids = await ops.list_ids(self.queue.name, "dead", offset, BATCH, newest_first=False)
+            if not ids:
+                return n
+            rows = await ops.summaries(self.queue.name, ids)
+            chosen = [
+                r["id"] for r in rows if where is None or where.matches(JobSummary.from_fields(r))
+            ]
+            removed = 0
+            if not dry_run:
+                for job_id in chosen:
+                    removed += await ops.remove(self.queue.name, job_id) == 1
+            n += len(chosen) if dry_run else removed
+            if progress:
+                progress(n, 0)
+            offset += len(ids) - removed

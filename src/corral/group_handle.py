@@ -1,0 +1,70 @@
+"""A handle on one group (tenant) of a queue: pause/resume, own limits, state."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from corral.groups import GroupState, RateLimit, check_concurrency, check_weight
+from corral.schedule import from_epoch_ms
+
+if TYPE_CHECKING:
+    from corral.queue import Queue
+
+
+class Group:
+    """One tenant's slice of a queue: pause/resume it, give it its own limits, inspect it."""
+
+    def __init__(self, queue: Queue, name: str) -> None:
+        self.queue = queue
+        self.name = name
+
+    async def _action(self, action: str, **settings: str) -> bool:
+        engine = await self.queue.app.engine()
+        return await engine.group_action(self.queue.name, action, self.name, **settings)
+
+    async def pause(self) -> None:
+        """Workers skip this group; its running jobs finish. Other groups are unaffected."""
+        await self._action("pause")
+
+    async def resume(self) -> None:
+        await self._action("resume")
+
+    async def set_limits(
+        self,
+        *,
+        concurrency: int | None = None,
+        rate: RateLimit | None = None,
+        weight: float | None = None,
+        reset: bool = False,
+    ) -> None:
+        """Override the queue's per-group limits for this group; ``weight`` gives it a larger
+        (or smaller) share of the turns. ``reset=True`` goes back to the queue defaults."""
+        check_concurrency(concurrency)
+        check_weight(weight)
+        blank = "-" if reset else ""
+        await self._action(
+            "limits",
+            concurrency=blank if concurrency is None else str(concurrency),
+            rate=blank if rate is None else rate.encode(),
+            weight=blank if weight is None else repr(float(weight)),
+        )
+
+    async def state(self) -> GroupState:
+        engine = await self.queue.app.engine()
+        (raw,) = await engine.group_states(self.queue.name, [self.name])
+        return group_state(raw)
+
+
+def group_state(raw: dict[str, Any]) -> GroupState:
+    until = raw["limited_until_ms"]
+    return GroupState(
+        group=raw["group"],
+        waiting=raw["waiting"],
+        active=raw["active"],
+        paused=raw["paused"],
+        limited_until=from_epoch_ms(until) if until is not None else None,
+        ready=raw["ready"],
+        concurrency=raw["concurrency"],
+        rate=RateLimit.decode(raw["rate"]),
+        weight=raw["weight"],
+    )
