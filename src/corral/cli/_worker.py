@@ -1,77 +1,45 @@
-"""The ``corral`` command: ``worker``, ``info`` and ``demo`` (Typer + Rich).
+"""``corral worker``, ``corral info`` and ``corral demo``.
 
-Exit codes scripts can rely on: 0 ok, 1 not found / failed, 2 bad usage or configuration.
-Logging handlers are configured here and nowhere else.
+Logging handlers are configured here (for the worker) and nowhere else.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib
-import json
 import logging
 import os
 import signal
-import sys
 from datetime import timedelta
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
 
 from corral.app import App
+from corral.cli._common import (
+    JsonOption,
+    UrlOption,
+    console,
+    err_console,
+    fail,
+    load_app,
+    ops_app,
+    print_json,
+    run,
+)
 from corral.errors import ConfigError, CorralError
 from corral.settings import ENV_REDIS_URL, Settings
 
-cli = typer.Typer(
-    name="corral",
-    help="Corral: Redis-backed background jobs. Run workers, inspect queues, try the demo.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-console = Console()
-err_console = Console(stderr=True)
 log = logging.getLogger(__name__)
-
-UrlOption = Annotated[
-    str | None,
-    typer.Option("--url", help=f"Redis URL (default: ${ENV_REDIS_URL}, else an embedded server)"),
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 
 def _setup_logging(verbose: bool) -> None:
-    level = logging.DEBUG if verbose else logging.INFO
     logging.basicConfig(
-        level=level,
+        level=logging.DEBUG if verbose else logging.INFO,
         format="%(message)s",
         handlers=[RichHandler(console=err_console, show_path=False, rich_tracebacks=True)],
     )
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {message}")
-    return typer.Exit(code)
-
-
-def load_app(target: str) -> App:
-    """Import ``module:attribute`` (the current directory is importable) and return the App."""
-    module_name, _, attr = target.partition(":")
-    if not module_name or not attr:
-        raise ConfigError(f"expected MODULE:APP (e.g. myapp.jobs:app), got {target!r}")
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ConfigError(f"cannot import {module_name!r}: {exc}") from exc
-    app = getattr(module, attr, None)
-    if not isinstance(app, App):
-        raise ConfigError(f"{target!r} is not a corral.App (got {type(app).__name__})")
-    return app
 
 
 def _parse_weights(values: list[str] | None) -> dict[str, int] | None:
@@ -87,7 +55,6 @@ def _parse_weights(values: list[str] | None) -> dict[str, int] | None:
     return weights
 
 
-@cli.command()
 def worker(
     target: Annotated[str, typer.Argument(help="The App to serve, as MODULE:ATTRIBUTE.")],
     queue: Annotated[
@@ -128,7 +95,7 @@ def worker(
             burst=burst,
         )
     except CorralError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     asyncio.run(_serve(app, w))
 
 
@@ -181,46 +148,34 @@ def _run_supervisor(
         app.stop_embedded()
 
 
-@cli.command()
+async def queue_rows(app: App) -> list[dict[str, Any]]:
+    engine = await app.engine()
+    out = []
+    for name in await engine.queues():
+        counts = await engine.counts(name)
+        out.append({"queue": name, **counts, "paused": bool(counts["paused"])})
+    return out
+
+
 def info(url: UrlOption = None, as_json: JsonOption = False) -> None:
-    """Queues with their job counts per state."""
+    """Queues with their job counts per state (same as `corral queue ls`)."""
     try:
-        app = App(Settings.from_url(url) if url else Settings.from_env())
-        if app.settings.redis_url is None:
-            raise ConfigError(f"set {ENV_REDIS_URL} or pass --url to inspect a server")
+        app = ops_app(url)
     except CorralError as exc:
-        raise _fail(str(exc)) from None
-    rows = asyncio.run(_info(app))
+        raise fail(str(exc)) from None
+    rows = run(app, lambda: queue_rows(app))
     if as_json:
-        console.print_json(json.dumps(rows))
+        print_json(rows)
         return
     table = Table(title="Corral queues")
     for col in ("queue", "waiting", "delayed", "active", "completed", "dead", "paused"):
         table.add_column(col, justify="left" if col == "queue" else "right")
     for row in rows:
-        table.add_row(
-            row["queue"],
-            *(str(row[c]) for c in ("waiting", "delayed", "active", "completed", "dead")),
-            "yes" if row["paused"] else "",
-        )
+        counts = (str(row[c]) for c in ("waiting", "delayed", "active", "completed", "dead"))
+        table.add_row(row["queue"], *counts, "yes" if row["paused"] else "")
     console.print(table if rows else "no queues yet")
 
 
-async def _info(app: App) -> list[dict[str, Any]]:
-    try:
-        engine = await app.engine()
-        out = []
-        for name in await engine.queues():
-            counts = await engine.counts(name)
-            out.append({"queue": name, **counts, "paused": bool(counts["paused"])})
-        return out
-    except CorralError as exc:
-        raise _fail(str(exc), 1) from None
-    finally:
-        await app.close()
-
-
-@cli.command()
 def demo(
     jobs: Annotated[int, typer.Option(help="How many shop webhooks to simulate.")] = 240,
     concurrency: Annotated[int, typer.Option(min=1)] = 32,
@@ -233,9 +188,5 @@ def demo(
     try:
         code = run_demo(webhooks=jobs, concurrency=concurrency, url=url, console=console)
     except CorralError as exc:
-        raise _fail(str(exc), 1) from None
+        raise fail(str(exc), 1) from None
     raise typer.Exit(code)
-
-
-def main() -> None:
-    cli()

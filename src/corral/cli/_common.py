@@ -1,0 +1,211 @@
+"""Shared pieces of the CLI: consoles, options, connecting, output, time parsing, exits.
+
+Exit codes: 0 ok, 1 not found (or the operation failed), 2 bad usage or configuration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import importlib
+import json
+import os
+import re
+import sys
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+from corral.app import App
+from corral.errors import ConfigError, CorralError, JobNotFound, PayloadError
+from corral.filters import JobFilter
+from corral.settings import ENV_REDIS_URL, Settings
+
+T = TypeVar("T")
+console = Console()
+err_console = Console(stderr=True)
+
+UrlOption = Annotated[
+    str | None,
+    typer.Option("--url", help=f"Redis URL (default: ${ENV_REDIS_URL})."),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Show what would be touched.")]
+AppOption = Annotated[
+    str | None,
+    typer.Option("--app", help="MODULE:APP defining the jobs (to validate payloads)."),
+]
+QueueArg = Annotated[str, typer.Argument(help="Queue name.")]
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(code)
+
+
+def parse_duration(text: str) -> timedelta:
+    """``90s``, ``5m``, ``1h30m``, ``2d`` -> timedelta."""
+    text = text.strip().lower()
+    pos, seconds = 0, 0.0
+    for m in _DURATION.finditer(text):
+        if m.start() != pos:
+            break
+        seconds += float(m.group(1)) * _UNITS[m.group(2)]
+        pos = m.end()
+    if pos != len(text) or not text:
+        raise ConfigError(f"not a duration: {text!r} (use e.g. 30s, 5m, 1h30m, 2d)")
+    return timedelta(seconds=seconds)
+
+
+def parse_when(text: str) -> datetime:
+    """A moment: a duration ago (``1h``) or an ISO date-time (UTC if no zone given)."""
+    try:
+        return datetime.now(UTC) - parse_duration(text)
+    except ConfigError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(f"not a time: {text!r} (use 1h for an hour ago, or ISO 8601)") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def make_filter(
+    name: str | None,
+    group: str | None,
+    id_prefix: str | None,
+    error: str | None,
+    since: str | None,
+    until: str | None,
+) -> JobFilter:
+    return JobFilter(
+        name=name,
+        group=group,
+        id_prefix=id_prefix,
+        error_type=error,
+        since=parse_when(since) if since else None,
+        until=parse_when(until) if until else None,
+    )
+
+
+def load_app(target: str) -> App:
+    """Import ``module:attribute`` (the current directory is importable) and return the App."""
+    module_name, _, attr = target.partition(":")
+    if not module_name or not attr:
+        raise ConfigError(f"expected MODULE:APP (e.g. myapp.jobs:app), got {target!r}")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(f"cannot import {module_name!r}: {exc}") from exc
+    app = getattr(module, attr, None)
+    if not isinstance(app, App):
+        raise ConfigError(f"{target!r} is not a corral.App (got {type(app).__name__})")
+    return app
+
+
+def ops_app(url: str | None, app_target: str | None = None) -> App:
+    """An App for operator commands: the user's (for payload validation) or a bare one. No
+    embedded server here: inspecting a private, empty server would only mislead."""
+    settings = Settings.from_url(url) if url else Settings.from_env()
+    if settings.redis_url is None:
+        raise ConfigError(f"set {ENV_REDIS_URL} or pass --url to reach your Redis")
+    if app_target:
+        if url:
+            os.environ[ENV_REDIS_URL] = url
+        app = load_app(app_target)
+        return app.configure(app.settings.replace(redis_url=settings.redis_url))
+    return App(settings)
+
+
+def run(app: App, work: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run an async operation, closing connections, mapping errors to exit codes."""
+
+    async def main() -> T:
+        try:
+            return await work()
+        finally:
+            await app.close()
+
+    try:
+        return asyncio.run(main())
+    except JobNotFound as exc:
+        raise fail(str(exc), 1) from None
+    except (ConfigError, PayloadError) as exc:
+        raise fail(str(exc), 2) from None
+    except CorralError as exc:
+        raise fail(str(exc), 1) from None
+
+
+def print_json(value: Any) -> None:
+    console.print_json(json.dumps(to_plain(value)))
+
+
+def to_plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, list | tuple):
+        return [to_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): to_plain(v) for k, v in value.items()}
+    return value
+
+
+def ago(moment: datetime | None) -> str:
+    """``3m ago`` / ``in 5s``: relative times for humans."""
+    if moment is None:
+        return ""
+    delta = (moment - datetime.now(UTC)).total_seconds()
+    span = abs(delta)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if span >= size or unit == "s":
+            text = f"{int(span // size)}{unit}"
+            break
+    return f"in {text}" if delta > 0 else f"{text} ago"
+
+
+def short(text: str | None, width: int = 60) -> str:
+    if not text:
+        return ""
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+def confirm(question: str, yes: bool) -> None:
+    """Ask before a destructive command; without a terminal, --yes is required."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise fail(f"{question} Refusing without --yes (no terminal to ask).", 2)
+    if not typer.confirm(question):
+        raise fail("aborted", 1)
+
+
+@contextmanager
+def progress_bar(label: str, enabled: bool) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar for operations that touch more than a page of jobs."""
+    if not enabled:
+        yield lambda done, total: None
+        return
+    bar = Progress(
+        TextColumn(label), BarColumn(), MofNCompleteColumn(), console=err_console, transient=True
+    )
+    task = bar.add_task(label, total=None)
+    with bar:
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total or None)
+
+        yield update

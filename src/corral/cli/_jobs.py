@@ -1,0 +1,263 @@
+"""``corral jobs ls|show|find|cancel|retry|rm|promote|priority``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.panel import Panel
+from rich.table import Table
+
+from corral.cli._common import (
+    DryRunOption,
+    JsonOption,
+    QueueArg,
+    UrlOption,
+    YesOption,
+    ago,
+    confirm,
+    console,
+    make_filter,
+    ops_app,
+    print_json,
+    run,
+    short,
+)
+from corral.engine.ops import LISTABLE
+from corral.filters import JobFilter, JobSummary
+from corral.job import JobInfo
+
+jobs_cli = typer.Typer(help="Find, inspect and act on jobs.", no_args_is_help=True)
+
+IdArg = Annotated[str, typer.Argument(help="Job id.")]
+NameOpt = Annotated[str | None, typer.Option("--name", help="Job name.")]
+GroupOpt = Annotated[str | None, typer.Option("--group", help="Group (tenant).")]
+PrefixOpt = Annotated[str | None, typer.Option("--id-prefix", help="Job id prefix.")]
+ErrorOpt = Annotated[str | None, typer.Option("--error", help="Error type, e.g. TimeoutError.")]
+SinceOpt = Annotated[str | None, typer.Option("--since", help="Ended/created after (1h or ISO).")]
+UntilOpt = Annotated[str | None, typer.Option("--until", help="Ended/created before.")]
+LimitOpt = Annotated[int, typer.Option("--limit", min=1, help="Page size.")]
+OffsetOpt = Annotated[int, typer.Option("--offset", min=0, help="Skip this many.")]
+
+
+def summary_table(title: str, jobs: list[JobSummary]) -> Table:
+    table = Table(title=title)
+    for col in ("id", "name", "state", "group", "attempt", "when", "error"):
+        table.add_column(col, overflow="fold" if col == "id" else "ellipsis")
+    for j in jobs:
+        when = j.finished_at or j.started_at or j.created_at
+        err = f"{j.error_type}: {short(j.error_message, 50)}" if j.error_type else ""
+        if j.dead_reason:
+            err = f"[{j.dead_reason}] {err}"
+        cells = (j.id, j.name, j.state, j.group or "", f"{j.attempt}/{j.max_attempts}")
+        table.add_row(*(escape(c) for c in (*cells, ago(when), err)))
+    return table
+
+
+def show_job(info: JobInfo, logs: list[str]) -> None:
+    lines = [
+        f"{info.name} {info.id} in queue {info.queue}",
+        f"state {info.state}" + (f" ({info.dead_reason})" if info.dead_reason else ""),
+        f"group {info.group or '-'}  priority {info.priority}  attempt "
+        f"{info.attempt}/{info.max_attempts}  reschedules {info.reschedules}  stalls {info.stalls}",
+        f"created {ago(info.created_at)}  started {ago(info.started_at)}  "
+        f"finished {ago(info.finished_at)}  worker {info.worker or '-'}",
+        f"payload {info.payload}",
+    ]
+    if info.progress is not None:
+        lines.append(f"progress {info.progress}")
+    if info.result is not None:
+        lines.append(f"result {info.result}")
+    if info.cancellation:
+        lines.append(f"cancellation {info.cancellation}")
+    for r in info.replays:
+        lines.append(f"replayed by {r.get('by')} (was {r.get('reason')})")
+    console.print(Panel(escape("\n".join(lines)), title="job"))
+    for err in info.errors:
+        console.print(f"[red]attempt {err.attempt}: {escape(err.type)}: {escape(err.message)}[/]")
+        if err.traceback:
+            console.print(escape(err.traceback.rstrip()))
+    if logs:
+        console.print(Panel(escape("\n".join(logs[-50:])), title=f"log ({len(logs)} lines)"))
+
+
+@jobs_cli.command("ls")
+def list_jobs(
+    queue: QueueArg,
+    state: Annotated[str, typer.Option(help=", ".join(LISTABLE))] = "waiting",
+    limit: LimitOpt = 20,
+    offset: OffsetOpt = 0,
+    oldest: Annotated[bool, typer.Option("--oldest", help="Oldest first.")] = False,
+    url: UrlOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """One page of QUEUE's jobs in a state, newest first."""
+    if state not in LISTABLE:
+        raise typer.BadParameter(f"--state must be one of {', '.join(LISTABLE)}")
+    app = ops_app(url)
+    jobs = run(
+        app,
+        lambda: app.queue(queue).jobs(state, offset=offset, limit=limit, newest_first=not oldest),
+    )
+    if as_json:
+        print_json([j.to_dict() for j in jobs])
+    else:
+        console.print(summary_table(f"{queue}: {state}", jobs) if jobs else f"no {state} jobs")
+
+
+@jobs_cli.command()
+def show(
+    queue: QueueArg, job_id: IdArg, url: UrlOption = None, as_json: JsonOption = False
+) -> None:
+    """Everything about one job, with full tracebacks and its log."""
+    app = ops_app(url)
+
+    async def fetch() -> tuple[JobInfo, list[str]]:
+        q = app.queue(queue)
+        return await q.get(job_id), await q.logs(job_id)
+
+    info, logs = run(app, fetch)
+    if as_json:
+        from corral.cli._common import to_plain
+
+        print_json({**to_plain(info), "logs": logs})
+    else:
+        show_job(info, logs)
+
+
+@jobs_cli.command()
+def find(
+    queue: QueueArg,
+    name: NameOpt = None,
+    group: GroupOpt = None,
+    id_prefix: PrefixOpt = None,
+    error: ErrorOpt = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    state: Annotated[list[str] | None, typer.Option("--state", help="Repeatable.")] = None,
+    limit: LimitOpt = 50,
+    offset: OffsetOpt = 0,
+    url: UrlOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Jobs by name, group, id prefix, error type and time range."""
+    where = make_filter(name, group, id_prefix, error, since, until)
+    states = tuple(state or LISTABLE)
+    bad = [s for s in states if s not in LISTABLE]
+    if bad:
+        raise typer.BadParameter(f"unknown state(s) {bad}; use {', '.join(LISTABLE)}")
+    app = ops_app(url)
+    jobs = run(app, lambda: app.queue(queue).find(where, states=states, limit=limit, offset=offset))
+    if as_json:
+        print_json([j.to_dict() for j in jobs])
+    else:
+        console.print(summary_table(f"{queue}: found", jobs) if jobs else "no matching jobs")
+
+
+@jobs_cli.command()
+def cancel(
+    queue: QueueArg,
+    job_id: Annotated[str | None, typer.Argument(help="Job id (or use --group/--name).")] = None,
+    group: GroupOpt = None,
+    name: NameOpt = None,
+    reason: Annotated[str, typer.Option(help="Why; kept with the job.")] = "",
+    yes: YesOption = False,
+    dry_run: DryRunOption = False,
+    url: UrlOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Cancel one job, or every pending/running job of a group or a name."""
+    app = ops_app(url)
+    q = app.queue(queue)
+    if job_id:
+        if dry_run:
+            info = run(app, lambda: q.get(job_id))
+            result: dict[str, Any] = {"id": job_id, "state": info.state, "dry_run": True}
+            print_json(result) if as_json else console.print(
+                f"would cancel {job_id} ({info.state})"
+            )
+            return
+        outcome = run(app, lambda: q.cancel(job_id, reason=reason))
+        result = {"id": job_id, "outcome": outcome}
+        print_json(result) if as_json else console.print(f"{job_id}: {outcome}")
+        if outcome == "ended":
+            raise typer.Exit(1)
+        return
+    if not group and not name:
+        raise typer.BadParameter("give a job id, --group or --name")
+    where = JobFilter(group=group, name=name)
+    states = ("waiting", "delayed", "active")
+    matched = run(app, lambda: q.find(where, states=states, limit=10**9))
+    if dry_run:
+        result = {"would_cancel": len(matched), "dry_run": True}
+        print_json(result) if as_json else console.print(f"would cancel {len(matched)} job(s)")
+        return
+    confirm(f"Cancel {len(matched)} job(s) of {queue!r}?", yes)
+    n = run(app, lambda: q.cancel_where(where, reason=reason))
+    print_json({"cancelled": n}) if as_json else console.print(f"cancelled {n} job(s)")
+
+
+@jobs_cli.command()
+def retry(
+    queue: QueueArg, job_id: IdArg, url: UrlOption = None, as_json: JsonOption = False
+) -> None:
+    """Run a dead (failed or cancelled) job again now."""
+    app = ops_app(url)
+    ok = run(app, lambda: app.queue(queue).retry(job_id))
+    print_json({"id": job_id, "retried": ok}) if as_json else console.print(
+        f"{job_id}: {'retrying' if ok else 'not dead: nothing to retry'}"
+    )
+    if not ok:
+        raise typer.Exit(1)
+
+
+@jobs_cli.command("rm")
+def remove(
+    queue: QueueArg,
+    job_id: IdArg,
+    yes: YesOption = False,
+    url: UrlOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Delete a job that is not running."""
+    confirm(f"Delete job {job_id}?", yes)
+    app = ops_app(url)
+    ok = run(app, lambda: app.queue(queue).remove(job_id))
+    print_json({"id": job_id, "removed": ok}) if as_json else console.print(
+        f"{job_id}: {'removed' if ok else 'not found'}"
+    )
+    if not ok:
+        raise typer.Exit(1)
+
+
+@jobs_cli.command()
+def promote(
+    queue: QueueArg, job_id: IdArg, url: UrlOption = None, as_json: JsonOption = False
+) -> None:
+    """Run a delayed job now."""
+    app = ops_app(url)
+    ok = run(app, lambda: app.queue(queue).promote(job_id))
+    print_json({"id": job_id, "promoted": ok}) if as_json else console.print(
+        f"{job_id}: {'promoted' if ok else 'not delayed'}"
+    )
+    if not ok:
+        raise typer.Exit(1)
+
+
+@jobs_cli.command()
+def priority(
+    queue: QueueArg,
+    job_id: IdArg,
+    value: Annotated[int, typer.Argument(help="New priority, 0..2000 (lower runs sooner).")],
+    url: UrlOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Change a waiting or delayed job's priority."""
+    app = ops_app(url)
+    ok = run(app, lambda: app.queue(queue).set_priority(job_id, value))
+    print_json({"id": job_id, "priority": value, "changed": ok}) if as_json else console.print(
+        f"{job_id}: {'priority ' + str(value) if ok else 'not waiting or delayed'}"
+    )
+    if not ok:
+        raise typer.Exit(1)

@@ -1,0 +1,126 @@
+"""``corral queue ls|pause|resume|drain|clean|obliterate``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from corral.cli._common import (
+    DryRunOption,
+    JsonOption,
+    QueueArg,
+    UrlOption,
+    YesOption,
+    confirm,
+    console,
+    ops_app,
+    parse_duration,
+    print_json,
+    progress_bar,
+    run,
+)
+from corral.cli._worker import info
+
+queue_cli = typer.Typer(help="See and steer queues.", no_args_is_help=True)
+queue_cli.command("ls")(info)
+
+
+@queue_cli.command()
+def pause(queue: QueueArg, url: UrlOption = None, as_json: JsonOption = False) -> None:
+    """Stop workers claiming from QUEUE (running jobs finish)."""
+    app = ops_app(url)
+    run(app, lambda: app.queue(queue).pause())
+    print_json({"queue": queue, "paused": True}) if as_json else console.print(f"{queue}: paused")
+
+
+@queue_cli.command()
+def resume(queue: QueueArg, url: UrlOption = None, as_json: JsonOption = False) -> None:
+    """Let workers claim from QUEUE again."""
+    app = ops_app(url)
+    run(app, lambda: app.queue(queue).resume())
+    print_json({"queue": queue, "paused": False}) if as_json else console.print(f"{queue}: resumed")
+
+
+@queue_cli.command()
+def drain(
+    queue: QueueArg,
+    yes: YesOption = False,
+    dry_run: DryRunOption = False,
+    url: UrlOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Delete every waiting and delayed job of QUEUE (running jobs finish)."""
+    app = ops_app(url)
+    q = app.queue(queue)
+    counts = run(app, q.counts)
+    doomed = counts.waiting + counts.delayed
+    if dry_run:
+        result = {"queue": queue, "would_delete": doomed, "dry_run": True}
+        print_json(result) if as_json else console.print(f"would delete {doomed} job(s)")
+        return
+    confirm(f"Delete {doomed} waiting/delayed job(s) of {queue!r}?", yes)
+    with progress_bar("draining", doomed > 100) as bar:
+        app = ops_app(url)
+        deleted = run(app, lambda: app.queue(queue).drain(progress=bar))
+    print_json({"queue": queue, "deleted": deleted}) if as_json else console.print(
+        f"{queue}: deleted {deleted} job(s)"
+    )
+
+
+@queue_cli.command()
+def clean(
+    queue: QueueArg,
+    state: Annotated[str, typer.Option(help="completed or dead")] = "completed",
+    older_than: Annotated[str, typer.Option(help="Age, e.g. 1h, 7d.")] = "1h",
+    yes: YesOption = False,
+    dry_run: DryRunOption = False,
+    url: UrlOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Delete completed (or dead) jobs that finished more than --older-than ago."""
+    age = parse_duration(older_than)
+    if state not in ("completed", "dead"):
+        raise typer.BadParameter("--state must be completed or dead")
+    app = ops_app(url)
+    if dry_run:
+        from datetime import UTC, datetime
+
+        from corral.filters import JobFilter
+
+        where = JobFilter(until=datetime.now(UTC) - age)
+        found = run(app, lambda: app.queue(queue).find(where, states=(state,), limit=10**9))
+        result = {"queue": queue, "state": state, "would_delete": len(found), "dry_run": True}
+        print_json(result) if as_json else console.print(f"would delete {len(found)} job(s)")
+        return
+    confirm(f"Delete {state} jobs of {queue!r} older than {older_than}?", yes)
+    with progress_bar("cleaning", True) as bar:
+        deleted = run(app, lambda: app.queue(queue).clean(state, age, progress=bar))
+    print_json({"queue": queue, "state": state, "deleted": deleted}) if as_json else console.print(
+        f"{queue}: deleted {deleted} {state} job(s)"
+    )
+
+
+@queue_cli.command()
+def obliterate(
+    queue: QueueArg,
+    force: Annotated[bool, typer.Option(help="Even with running jobs.")] = False,
+    yes: YesOption = False,
+    dry_run: DryRunOption = False,
+    url: UrlOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Delete QUEUE and everything in it (refused while jobs run, unless --force)."""
+    app = ops_app(url)
+    counts = run(app, app.queue(queue).counts)
+    total = counts.waiting + counts.delayed + counts.active + counts.completed + counts.dead
+    if dry_run:
+        result = {"queue": queue, "would_delete_jobs": total, "dry_run": True}
+        print_json(result) if as_json else console.print(f"would delete {queue} ({total} jobs)")
+        return
+    confirm(f"Delete queue {queue!r} and its {total} job(s)?", yes)
+    app = ops_app(url)
+    keys = run(app, lambda: app.queue(queue).obliterate(force=force))
+    print_json({"queue": queue, "deleted_keys": keys}) if as_json else console.print(
+        f"{queue}: obliterated ({keys} keys)"
+    )
