@@ -41,10 +41,14 @@ class Runners:
         kwargs = job_fn.codec.loads(payload)
         if job_fn.mode == "async":
             token = set_current(ctx)
+            scope = asyncio.timeout(timeout)
             try:
-                result = await asyncio.wait_for(job_fn.fn(**kwargs), timeout)
+                async with scope:
+                    result = await job_fn.fn(**kwargs)
             except TimeoutError:
-                raise timeout_error(timeout or 0) from None
+                if scope.expired():  # ours; a TimeoutError the handler raised stays its own
+                    raise timeout_error(timeout or 0) from None
+                raise
             finally:
                 reset_current(token)
         else:
@@ -65,11 +69,15 @@ class Runners:
             return job_fn.fn(**kwargs)
 
         future = asyncio.get_running_loop().run_in_executor(self._threads, context.run, call)
+        # shield: on timeout the thread cannot be stopped; it finishes on its own and the
+        # fence (its token is no longer current) discards whatever it produces.
+        scope = asyncio.timeout(timeout)
         try:
-            # shield: on timeout the thread cannot be stopped; it finishes on its own and the
-            # fence (its token is no longer current) discards whatever it produces.
-            return await asyncio.wait_for(asyncio.shield(future), timeout)
+            async with scope:
+                return await asyncio.shield(future)
         except TimeoutError:
+            if not scope.expired():  # the handler's own TimeoutError
+                raise
             ctx.cancelled = True
             raise timeout_error(timeout or 0) from None
         except asyncio.CancelledError:
