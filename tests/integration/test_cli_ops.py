@@ -1,0 +1,264 @@
+"""The operator CLI as users run it (a subprocess, from a directory without the job code):
+every read command's --json is parsed, destructive commands confirm, exit codes hold."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from corral import App, Fatal, JobFailed, RetryPolicy
+from corral.embedded import EmbeddedServer
+from corral.testing import running_worker
+
+JOBS_MODULE = """
+from corral import App, Fatal, RetryPolicy
+app = App.from_env()
+
+@app.job(queue="shop", retry=RetryPolicy(attempts=1), group=lambda order: order.split(":")[0])
+async def sync_order(order: str, amount: int = 0) -> str:
+    if order.endswith("!"):
+        raise Fatal("rejected " + order)
+    return order
+"""
+
+
+@pytest.fixture
+def cli(server: EmbeddedServer, prefix: str, tmp_path: Path):  # type: ignore[no-untyped-def]
+    env = {**os.environ, "CORRAL_REDIS_URL": server.url, "CORRAL_PREFIX": prefix}
+    (tmp_path / "shopapp.py").write_text(JOBS_MODULE)
+    bare = tmp_path / "ops-box"  # an ops machine: no job code here
+    bare.mkdir()
+
+    def run(*args: str, cwd: Path = bare, code: int = 0) -> Any:
+        proc = subprocess.run(
+            [sys.executable, "-m", "corral", *args],
+            env=env,
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            stdin=subprocess.DEVNULL,
+        )
+        assert proc.returncode == code, f"{args}: {proc.returncode} {proc.stdout} {proc.stderr}"
+        if "--json" in args and code == 0:
+            return json.loads(proc.stdout)
+        return proc
+
+    run.app_dir = tmp_path  # type: ignore[attr-defined]
+    return run
+
+
+def make_app(app: App):  # type: ignore[no-untyped-def]
+    @app.job(queue="shop", retry=RetryPolicy(attempts=1), group=lambda order: order.split(":")[0])
+    async def sync_order(order: str, amount: int = 0) -> str:
+        if order.endswith("!"):
+            raise Fatal("rejected " + order)
+        return order
+
+    return sync_order
+
+
+async def test_read_commands_speak_json(app: App, cli) -> None:  # type: ignore[no-untyped-def]
+    job = make_app(app)
+    ok = await job.enqueue("acme:1")
+    bad = await job.enqueue("bolt:2!")
+    later = await job.with_options(delay=timedelta(hours=1)).enqueue("acme:3")
+    async with running_worker(app, ["shop"]):
+        await ok.result(timeout=10)
+        with pytest.raises(JobFailed):
+            await bad.result(timeout=10)
+
+    queues = cli("queue", "ls", "--json")
+    assert queues[0]["queue"] == "shop"
+    assert (queues[0]["completed"], queues[0]["dead"], queues[0]["delayed"]) == (1, 1, 1)
+    assert cli("info", "--json") == queues
+
+    assert [j["id"] for j in cli("jobs", "ls", "shop", "--state", "delayed", "--json")] == [
+        later.id
+    ]
+    shown = cli("jobs", "show", "shop", ok.id, "--json")
+    assert (shown["state"], shown["result"], shown["payload"]) == (
+        "completed",
+        "acme:1",
+        {"order": "acme:1", "amount": 0},
+    )
+    found = cli("jobs", "find", "shop", "--group", "bolt", "--since", "1h", "--json")
+    assert [j["id"] for j in found] == [bad.id]
+    assert (
+        cli("jobs", "find", "shop", "--error", "Fatal", "--state", "dead", "--json")[0][
+            "dead_reason"
+        ]
+        == "fatal"
+    )
+
+    dead = cli("dlq", "ls", "shop", "--json")
+    assert [d["id"] for d in dead] == [bad.id]
+    assert cli("dlq", "ls", "shop", "--count", "--json") == {"queue": "shop", "count": 1}
+    detail = cli("dlq", "show", "shop", bad.id, "--json")
+    assert detail["errors"][0]["message"] == "rejected bolt:2!"
+    human = cli("dlq", "ls", "shop")
+    assert "[fatal]" in human.stdout  # reasons are shown, not eaten as markup
+
+    cli("jobs", "show", "shop", "missing", code=1)
+    cli("dlq", "show", "shop", ok.id, code=1)  # completed, not dead
+    cli("jobs", "ls", "shop", "--state", "nonsense", code=2)
+
+
+async def test_actions_confirm_dry_run_and_act(app: App, cli) -> None:  # type: ignore[no-untyped-def]
+    job = make_app(app)
+    for i in range(3):
+        await job.enqueue(f"acme:{i}!")
+    waiting = [await job.enqueue(f"cedar:{i}") for i in range(4)]
+    async with running_worker(app, ["shop"]):
+        for h in waiting:
+            await h.result(timeout=10)
+    pending = [await job.enqueue(f"dune:{i}") for i in range(5)]
+    delayed = await job.with_options(delay=timedelta(hours=1)).enqueue("dune:late")
+
+    assert cli("dlq", "replay", "shop", "--all", "--dry-run", "--json") == {
+        "would_replay": 3,
+        "dry_run": True,
+    }
+    refused = cli("dlq", "replay", "shop", "--all", code=2)
+    assert "--yes" in refused.stderr
+    assert cli("dlq", "replay", "shop", "--all", "--yes", "--json") == {"replayed": 3, "matched": 3}
+    assert (await app.queue("shop").counts()).dead == 0
+
+    assert cli("jobs", "promote", "shop", delayed.id, "--json") == {
+        "id": delayed.id,
+        "promoted": True,
+    }
+    cli("jobs", "promote", "shop", delayed.id, code=1)
+    assert cli("jobs", "priority", "shop", pending[4].id, "0", "--json")["changed"] is True
+    first = cli("jobs", "ls", "shop", "--state", "waiting", "--oldest", "--limit", "1", "--json")
+    assert first[0]["id"] == pending[4].id
+
+    assert (
+        cli("jobs", "cancel", "shop", pending[0].id, "--reason", "test", "--json")["outcome"]
+        == "cancelled"
+    )
+    assert cli("jobs", "cancel", "shop", "--group", "dune", "--dry-run", "--json") == {
+        "would_cancel": 5,
+        "dry_run": True,
+    }
+    assert cli("jobs", "cancel", "shop", "--group", "dune", "--yes", "--json") == {"cancelled": 5}
+    assert cli("jobs", "retry", "shop", pending[0].id, "--json") == {
+        "id": pending[0].id,
+        "retried": True,
+    }
+    assert cli("jobs", "rm", "shop", pending[0].id, "--yes", "--json") == {
+        "id": pending[0].id,
+        "removed": True,
+    }
+    cli("jobs", "rm", "shop", pending[0].id, "--yes", code=1)
+
+    assert cli("queue", "pause", "shop", "--json") == {"queue": "shop", "paused": True}
+    assert (await app.queue("shop").counts()).paused
+    assert cli("queue", "resume", "shop", "--json") == {"queue": "shop", "paused": False}
+    assert cli("queue", "drain", "shop", "--dry-run", "--json")["would_delete"] == 3
+    assert cli("queue", "drain", "shop", "--yes", "--json") == {"queue": "shop", "deleted": 3}
+    assert (
+        cli(
+            "queue",
+            "clean",
+            "shop",
+            "--state",
+            "completed",
+            "--older-than",
+            "0s",
+            "--dry-run",
+            "--json",
+        )["would_delete"]
+        == 4
+    )
+    assert cli("queue", "clean", "shop", "--older-than", "0s", "--yes", "--json")["deleted"] == 4
+    assert cli("dlq", "purge", "shop", "--all", "--yes", "--json") == {"deleted": 5}
+    assert cli("queue", "obliterate", "shop", "--yes", "--json")["deleted_keys"] > 0
+    assert cli("queue", "ls", "--json") == []
+
+
+async def test_enqueue_and_edited_replay_validate_against_the_model(app: App, cli) -> None:  # type: ignore[no-untyped-def]
+    app_dir = cli.app_dir
+    made = cli(
+        "enqueue",
+        "sync_order",
+        "--json",
+        '{"order": "acme:9", "amount": 5}',
+        "--app",
+        "shopapp:app",
+        "--job-id",
+        "order-9",
+        "--print-json",
+        cwd=app_dir,
+    )
+    assert made == {"id": "order-9", "queue": "shop", "created": True}
+    again = cli(
+        "enqueue",
+        "sync_order",
+        "--json",
+        '{"order": "acme:9"}',
+        "--app",
+        "shopapp:app",
+        "--job-id",
+        "order-9",
+        "--print-json",
+        cwd=app_dir,
+    )
+    assert again["created"] is False
+    bad = cli(
+        "enqueue",
+        "sync_order",
+        "--json",
+        '{"order": 5, "amount": "lots"}',
+        "--app",
+        "shopapp:app",
+        cwd=app_dir,
+        code=2,
+    )
+    assert "amount" in bad.stderr
+    cli("enqueue", "no_such_job", "--json", "{}", "--app", "shopapp:app", cwd=app_dir, code=2)
+    cli("enqueue", "sync_order", "--json", '{"order": "x"}', code=2)  # no --app: cannot validate
+
+    job = make_app(app)
+    dead = await job.enqueue("bolt:1!")
+    async with running_worker(app, ["shop"]):
+        with pytest.raises(JobFailed):
+            await dead.result(timeout=10)
+        refused = cli(
+            "dlq",
+            "replay",
+            "shop",
+            dead.id,
+            "--payload",
+            '{"order": ["x"]}',
+            "--app",
+            "shopapp:app",
+            cwd=app_dir,
+            code=2,
+        )
+        assert "order" in refused.stderr
+        assert (await dead.info()).state == "dead"
+        cli(
+            "dlq", "replay", "shop", dead.id, "--payload", '{"order": "bolt:1"}', code=2
+        )  # no --app
+        out = cli(
+            "dlq",
+            "replay",
+            "shop",
+            dead.id,
+            "--payload",
+            '{"order": "bolt:1"}',
+            "--app",
+            "shopapp:app",
+            "--json",
+            cwd=app_dir,
+        )
+        assert out == {"id": dead.id, "replayed": True}
+        assert await dead.result(timeout=10) == "bolt:1"
