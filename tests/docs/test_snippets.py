@@ -47,8 +47,12 @@ def test_python_blocks_run(path: Path, server: EmbeddedServer, prefix: str) -> N
     if not code:
         pytest.skip("no python blocks")
     proc = subprocess.run(
-        [sys.executable, "-c", code], env=env_for(server, prefix), capture_output=True,
-        text=True, timeout=120, cwd=ROOT,
+        [sys.executable, "-c", code],
+        env=env_for(server, prefix),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
 
@@ -62,6 +66,35 @@ def test_readme_snippet_runs_on_embedded_server(prefix: str) -> None:
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "result: 7" in proc.stdout
+
+
+APP_MODULE = """
+from corral import App, RetryPolicy
+app = App.from_env()
+
+@app.job(queue="recipes")
+async def noop(x: int) -> int:
+    return x
+
+@app.job(queue="recipes", retry=RetryPolicy(attempts=1), group=lambda shop: shop)
+async def flaky(shop: str) -> None:
+    raise ConnectionError(f"{shop} API unreachable")
+"""
+
+SEED = """
+import asyncio
+from corral import Worker
+from myapp.jobs import app, noop, flaky
+
+async def main():
+    async with app:
+        for i in range(3):
+            await noop.enqueue(i)
+            await flaky.enqueue(f"shop-{i}.myshopify.com")
+        await Worker(app, ["recipes"], burst=True).run()
+
+asyncio.run(main())
+"""
 
 
 def _bash_lines(path: Path) -> list[str]:
@@ -82,8 +115,12 @@ def test_readme_demo_command_runs() -> None:
     env = {k: v for k, v in os.environ.items() if k != "CORRAL_REDIS_URL"}
     env["CORRAL_VENV"] = str(Path(sys.executable).parents[1])
     proc = subprocess.run(
-        ["scripts/dev", "demo", "--jobs", "40"], cwd=ROOT, env=env, capture_output=True,
-        text=True, timeout=300,
+        ["scripts/dev", "demo", "--jobs", "40"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "every job ended" in proc.stdout
@@ -93,8 +130,12 @@ def test_readme_test_command_collects() -> None:
     env = dict(os.environ)
     env["CORRAL_VENV"] = str(Path(sys.executable).parents[1])
     proc = subprocess.run(
-        ["scripts/dev", "test", "--collect-only", "-q"], cwd=ROOT, env=env,
-        capture_output=True, text=True, timeout=300,
+        ["scripts/dev", "test", "--collect-only", "-q"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "tests collected" in proc.stdout
@@ -104,10 +145,12 @@ def test_other_bash_blocks_run(server: EmbeddedServer, prefix: str, tmp_path: Pa
     """`corral worker` examples need an app module; the rest run as written."""
     (tmp_path / "myapp").mkdir()
     (tmp_path / "myapp" / "__init__.py").write_text("")
-    (tmp_path / "myapp" / "jobs.py").write_text(
-        "from corral import App\napp = App.from_env()\n\n"
-        "@app.job(queue='recipes')\nasync def noop(x: int) -> int:\n    return x\n"
+    (tmp_path / "myapp" / "jobs.py").write_text(APP_MODULE)
+    seed = subprocess.run(  # something for the runbook to find: completed and dead jobs
+        [sys.executable, "-c", SEED], env=env_for(server, prefix), cwd=tmp_path,
+        capture_output=True, text=True, timeout=120,
     )
+    assert seed.returncode == 0, seed.stderr
     lines = _bash_lines(ROOT / "README.md")[2:]
     for path in DOCS[1:]:
         lines += _bash_lines(path)
@@ -117,7 +160,12 @@ def test_other_bash_blocks_run(server: EmbeddedServer, prefix: str, tmp_path: Pa
         if line.startswith("corral worker ") and "--help" not in line:
             cmd = line + " --burst"
         proc = subprocess.run(
-            cmd, shell=True, env=env_for(server, prefix), cwd=tmp_path, capture_output=True,
-            text=True, timeout=120,
+            cmd,
+            shell=True,
+            env=env_for(server, prefix),
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         assert proc.returncode == 0, f"{line}: {proc.stdout[-1500:]} {proc.stderr[-1500:]}"
