@@ -6,22 +6,13 @@ lost connection finds its own job instead of storing a duplicate.
 
 from __future__ import annotations
 
+import base64
 import os
 import time
 
-_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, lower case
-
-
-def _b32(value: int, width: int) -> str:
-    out = []
-    for _ in range(width):
-        out.append(_ALPHABET[value & 31])
-        value >>= 5
-    return "".join(reversed(out))
-
 
 def new_job_id() -> str:
-    """26 characters: 10 of milliseconds since the epoch, 16 of randomness."""
-    ms = time.time_ns() // 1_000_000
-    rand = int.from_bytes(os.urandom(10), "big")
-    return _b32(ms, 10) + _b32(rand, 16)
+    """26 characters of base32hex (sorts like the bytes): 48 bits of milliseconds since the
+    epoch, then 80 random bits."""
+    raw = (time.time_ns() // 1_000_000).to_bytes(6, "big") + os.urandom(10)
+    return base64.b32hexencode(raw)[:26].decode().lower()

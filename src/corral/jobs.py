@@ -124,6 +124,7 @@ class JobFunction(Generic[P, R]):
         self.group_spec = group
         self.mode = mode
         self.codec = PayloadCodec(fn, name)
+        self._options_json = options_json(options)
         self.__doc__ = fn.__doc__
         self.__wrapped__ = fn
 
@@ -146,6 +147,7 @@ class JobFunction(Generic[P, R]):
         clone.queue = queue
         clone.group_spec = group
         clone.options = self.options.merged(**changes)
+        clone._options_json = options_json(clone.options)
         return clone
 
     def _group_for(self, model: Any) -> str:
@@ -178,9 +180,6 @@ class JobFunction(Generic[P, R]):
                 "(store large data elsewhere and pass a reference)"
             )
         opts = self.options
-        extra: dict[str, Any] = {"b": opts.retry.backoff.spec()}
-        if opts.timeout is not None:
-            extra["t"] = to_ms(opts.timeout)
         new = NewJob(
             id=opts.job_id or new_job_id(),
             name=self.name,
@@ -189,7 +188,7 @@ class JobFunction(Generic[P, R]):
             priority=int(opts.priority),
             delay_ms=due_in_ms(opts.delay, opts.run_at),
             max_attempts=opts.retry.attempts,
-            options_json=to_json(extra),
+            options_json=self._options_json,
             max_stalls=opts.max_stalls,
             max_reschedules=opts.max_reschedules,
             keep_completed_ms=-1 if opts.keep_completed is None else to_ms(opts.keep_completed),
@@ -211,6 +210,15 @@ class JobFunction(Generic[P, R]):
 
     async def enqueue_many(self, calls: Sequence[PreparedJob[R]]) -> list[JobHandle[R]]:
         return await self.app.enqueue_many(calls)
+
+
+def options_json(opts: JobOptions) -> str:
+    """What the worker needs of the options, stored with each job (computed once per
+    definition, not per enqueue)."""
+    extra: dict[str, Any] = {"b": opts.retry.backoff.spec()}
+    if opts.timeout is not None:
+        extra["t"] = to_ms(opts.timeout)
+    return to_json(extra)
 
 
 def infer_mode(fn: Callable[..., Any], mode: Mode | None) -> Mode:

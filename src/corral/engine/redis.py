@@ -10,8 +10,9 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
+import orjson
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -19,6 +20,9 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from corral.engine.keys import QueueKeys, registry_key
 from corral.engine.scripts import ScriptRunner
 from corral.errors import ConnectionLost
+
+if TYPE_CHECKING:
+    from corral.engine.batching import EnqueueBatcher
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +115,7 @@ class Engine:
         self.runner = ScriptRunner()
         self._keys: dict[str, QueueKeys] = {}
         self._registered: set[str] = set()
+        self._batchers: dict[str, EnqueueBatcher] = {}
 
     def keys(self, queue: str) -> QueueKeys:
         k = self._keys.get(queue)
@@ -142,12 +147,22 @@ class Engine:
             self._registered.add(queue)
 
     async def enqueue(self, queue: str, jobs: Sequence[NewJob]) -> list[bool]:
-        """Store jobs atomically; per job True if stored, False if its id already existed."""
-        await self.register_queue(queue)
-        args: list[Any] = [len(jobs)]
-        for job in jobs:
-            args.extend(job.args())
-        flags = await self._run("enqueue", queue, args)
+        """Store jobs atomically; per job True if stored, False if its id already existed.
+        Concurrent callers on this loop share one script call (see ``batching``)."""
+        batcher = self._batchers.get(queue)
+        if batcher is None:
+            from corral.engine.batching import EnqueueBatcher
+
+            await self.register_queue(queue)
+            batcher = self._batchers.setdefault(
+                queue, EnqueueBatcher(lambda batch: self.store(queue, batch))
+            )
+        return await batcher.submit(jobs)
+
+    async def store(self, queue: str, jobs: Sequence[NewJob]) -> list[bool]:
+        """One enqueue script call for exactly these jobs."""
+        batch = orjson.dumps([job.args() for job in jobs]).decode()
+        flags = await self._run("enqueue", queue, [batch])
         return [int(f) == 1 for f in flags]
 
     # -- workers -----------------------------------------------------------------------------
