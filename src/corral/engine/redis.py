@@ -149,11 +149,11 @@ class Engine:
     async def enqueue(self, queue: str, jobs: Sequence[NewJob]) -> list[bool]:
         """Store jobs atomically; per job True if stored, False if its id already existed.
         Concurrent callers on this loop share one script call (see ``batching``)."""
+        await self.register_queue(queue)
         batcher = self._batchers.get(queue)
         if batcher is None:
             from corral.engine.batching import EnqueueBatcher
 
-            await self.register_queue(queue)
             batcher = self._batchers.setdefault(
                 queue, EnqueueBatcher(lambda batch: self.store(queue, batch))
             )
