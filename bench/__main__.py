@@ -1,5 +1,5 @@
-"""Run the benchmark suite: ``python -m bench [--jobs N] [--runs R]``."""
+"""``python -m bench``: the side-by-side benchmark suite (see bench/suite.py)."""
 
-from bench.drain import main
+from bench.suite import main
 
 main()

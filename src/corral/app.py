@@ -188,6 +188,13 @@ class App:
         engine = self._engines.pop(loop, None)
         if engine is not None:
             await engine.close()
+        # The sync API's connection lives on the portal's loop: close it there, or the portal
+        # thread, its connection and an embedded server would outlive this App.
+        portal_loop = self.portal.loop
+        portal_engine = None if portal_loop is None else self._engines.pop(portal_loop, None)
+        if portal_engine is not None and portal_loop is not None and portal_loop is not loop:
+            closing = asyncio.run_coroutine_threadsafe(portal_engine.close(), portal_loop)
+            await asyncio.wrap_future(closing)
         if not self._engines:
             self.portal.stop()
             self.stop_embedded()

@@ -30,6 +30,11 @@ class Portal:
                 self._loop, self._thread = loop, thread
             return self._loop
 
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The private loop, if started."""
+        return self._loop
+
     def call(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         try:
             asyncio.get_running_loop()
