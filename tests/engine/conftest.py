@@ -5,6 +5,7 @@ import pytest
 from corral import App
 from corral.engine import Engine
 from corral.engine.keys import QueueKeys
+from corral.engine.ops import Ops
 
 from .helpers import Q
 
@@ -17,3 +18,8 @@ async def engine(app: App) -> Engine:
 @pytest.fixture
 def keys(engine: Engine) -> QueueKeys:
     return engine.keys(Q)
+
+
+@pytest.fixture
+def ops(engine: Engine) -> Ops:
+    return Ops(engine)

@@ -285,3 +285,190 @@ async def test_queues_are_isolated(engine: Engine) -> None:
     await add(engine, new_job("a"), queue="other")
     assert await claim(engine, 5) == []
     assert [j.id for j in await claim(engine, 5, queue="other")] == ["a"]
+
+
+# -- group limits ----------------------------------------------------------------------------
+
+
+async def test_group_at_its_concurrency_limit_is_skipped_until_a_job_ends(
+    engine: Engine, keys: QueueKeys, raw: redis.Redis
+) -> None:
+    await engine.configure(Q, gconc=1)
+    await add(
+        engine,
+        new_job("a1", group="a"),
+        new_job("a2", group="a"),
+        new_job("b1", group="b"),
+        new_job("b2", group="b"),
+        new_job("u1"),
+        new_job("u2"),
+    )
+    first = {j.id: j for j in await claim(engine, 10)}
+    # one job per group; the default group has no limit
+    assert sorted(first) == ["a1", "b1", "u1", "u2"]
+    assert raw.zscore(keys.ready, "a") is None
+    assert raw.zscore(keys.ready, "b") is None
+    assert await claim(engine, 10) == []
+
+    raw.delete(keys.marker)
+    a1 = first["a1"]
+    assert await engine.complete(Q, [(a1.id, a1.token, "1")]) == [True]
+    assert raw.zscore(keys.ready, "a") is not None
+    assert raw.zscore(keys.marker, "m") is not None  # the freed slot wakes a worker
+    assert [j.id for j in await claim(engine, 10)] == ["a2"]
+
+
+async def test_own_group_concurrency_overrides_the_queue_default(engine: Engine) -> None:
+    await engine.configure(Q, gconc=1)
+    await engine.group_action(Q, "limits", "big", concurrency="3")
+    await add(engine, *(new_job(f"big{i}", group="big") for i in range(5)))
+    await add(engine, *(new_job(f"small{i}", group="small") for i in range(5)))
+    got = [j.group for j in await claim(engine, 10)]
+    assert sorted(got) == ["big", "big", "big", "small"]
+
+
+async def test_concurrency_slot_comes_back_after_fail_release_and_reap(
+    engine: Engine, keys: QueueKeys, raw: redis.Redis
+) -> None:
+    await engine.configure(Q, gconc=1)
+    await add(engine, *(new_job(f"a{i}", group="a", max_stalls=5) for i in range(4)))
+    job = await claim_one(engine)
+    assert await claim(engine, 5) == []
+    await engine.fail(Q, job.id, job.token, '{"type": "E"}', retry_delay_ms=60_000)
+    job = await claim_one(engine)
+    assert await claim(engine, 5) == []
+    await engine.release(Q, [(job.id, job.token)])
+    job = await claim_one(engine, lease_ms=50)
+    assert await claim(engine, 5) == []
+    await asyncio.sleep(0.1)
+    assert await engine.reap(Q) == (1, 0)
+    assert len(await claim(engine, 5)) == 1
+    assert raw.hget(keys.gactive, "a") == "1"
+
+
+async def test_group_over_its_rate_limit_is_held_and_next_due_says_when(
+    engine: Engine, keys: QueueKeys, raw: redis.Redis
+) -> None:
+    await engine.configure(Q, grate_n=2, grate_w=200)
+    await add(engine, *(new_job(f"a{i}", group="a") for i in range(3)), new_job("b1", group="b"))
+    before = server_ms(raw)
+    result = await engine.claim(Q, 10, "w1", 30_000)
+    # two starts of a per window, b is not held back by a's limit
+    assert sorted(j.id for j in result.jobs) == ["a0", "a1", "b1"]
+    until = raw.zscore(keys.base + "limited", "a")
+    assert until is not None
+    assert before + 200 <= until <= server_ms(raw) + 200
+    assert raw.zscore(keys.ready, "a") is None
+    assert result.next_due_ms is not None
+    assert 150 <= result.next_due_ms <= 200
+    state = (await engine.group_states(Q, ["a"]))[0]
+    assert state["limited_until_ms"] == int(until)
+    assert state["waiting"] == 1
+
+    # completing does not lift a rate limit: starts count, not running jobs
+    await engine.complete(Q, [(j.id, j.token, "1") for j in result.jobs])
+    result = await engine.claim(Q, 10, "w1", 30_000)
+    assert result.jobs == []
+    assert result.next_due_ms is not None
+    assert 0 < result.next_due_ms <= 200
+
+    await asyncio.sleep(result.next_due_ms / 1000 + 0.02)
+    result = await engine.claim(Q, 10, "w1", 30_000)
+    assert [j.id for j in result.jobs] == ["a2"]
+    assert raw.zscore(keys.base + "limited", "a") is None
+
+
+async def test_own_group_rate_overrides_the_queue_default(
+    engine: Engine, keys: QueueKeys, raw: redis.Redis
+) -> None:
+    await engine.configure(Q, grate_n=1, grate_w=60_000)
+    await engine.group_action(Q, "limits", "fast", rate="3:60000")
+    await add(engine, *(new_job(f"f{i}", group="fast") for i in range(5)))
+    await add(engine, *(new_job(f"s{i}", group="slow") for i in range(5)))
+    got = [j.group for j in await claim(engine, 10)]
+    assert sorted(got) == ["fast", "fast", "fast", "slow"]
+    assert sorted(raw.zrange(keys.base + "limited", 0, -1)) == ["fast", "slow"]
+
+
+async def test_queue_wide_rate_limit_caps_a_claim_and_returns_the_wait(
+    engine: Engine, keys: QueueKeys, raw: redis.Redis
+) -> None:
+    await engine.configure(Q, rate_n=3, rate_w=60_000)
+    await add(engine, *(new_job(f"j{i}") for i in range(3)), new_job("g1", group="g"))
+    await add(engine, new_job("j3"))
+    result = await engine.claim(Q, 10, "w1", 30_000)
+    assert len(result.jobs) == 3
+    assert result.next_due_ms is not None
+    assert 59_000 <= result.next_due_ms <= 60_000
+    result = await engine.claim(Q, 10, "w1", 30_000)
+    assert result.jobs == []
+    assert result.next_due_ms is not None
+    assert 59_000 <= result.next_due_ms <= 60_000
+    assert (await engine.counts(Q))["waiting"] == 2
+
+
+async def test_queue_wide_rate_window_slides(engine: Engine) -> None:
+    await engine.configure(Q, rate_n=2, rate_w=150)
+    await add(engine, *(new_job(f"j{i}") for i in range(5)))
+    first = await engine.claim(Q, 10, "w1", 30_000)
+    assert [j.id for j in first.jobs] == ["j0", "j1"]
+    assert first.next_due_ms is not None
+    await asyncio.sleep(first.next_due_ms / 1000 + 0.02)
+    second = await engine.claim(Q, 10, "w1", 30_000)
+    assert [j.id for j in second.jobs] == ["j2", "j3"]
+
+
+async def test_weights_give_proportional_turns(engine: Engine) -> None:
+    await engine.group_action(Q, "limits", "heavy", weight="3")
+    await add(engine, *(new_job(f"h{i}", group="heavy") for i in range(40)))
+    await add(engine, *(new_job(f"l{i}", group="light") for i in range(40)))
+    got = [j.group for j in await claim(engine, 40)]
+    assert (got.count("heavy"), got.count("light")) == (30, 10)
+    # and the turns are spread, not bunched: every window of 4 holds a light job
+    assert all("light" in got[i : i + 4] for i in range(0, 40, 4))
+
+
+async def test_fractional_weight_gives_fewer_turns(engine: Engine) -> None:
+    await engine.group_action(Q, "limits", "bg", weight="0.5")
+    await add(engine, *(new_job(f"b{i}", group="bg") for i in range(20)))
+    await add(engine, *(new_job(f"n{i}", group="normal") for i in range(20)))
+    got = [j.group for j in await claim(engine, 15)]
+    assert (got.count("normal"), got.count("bg")) == (10, 5)
+
+
+async def test_weights_hold_across_separate_claims(engine: Engine) -> None:
+    await engine.group_action(Q, "limits", "a", weight="2")
+    await add(engine, *(new_job(f"a{i}", group="a") for i in range(20)))
+    await add(engine, *(new_job(f"b{i}", group="b") for i in range(20)))
+    got = [(await claim_one(engine)).group for _ in range(12)]
+    assert (got.count("a"), got.count("b")) == (8, 4)
+
+
+async def test_paused_group_is_skipped_by_claim(
+    engine: Engine, keys: QueueKeys, raw: redis.Redis
+) -> None:
+    await add(engine, new_job("a1", group="a"), new_job("b1", group="b"))
+    await engine.group_action(Q, "pause", "a")
+    result = await engine.claim(Q, 10, "w1", 30_000)
+    assert [j.id for j in result.jobs] == ["b1"]
+    assert result.paused is False  # only the queue-wide pause is reported
+    assert result.next_due_ms is None
+    assert await engine.group_action(Q, "resume", "a") is True
+    assert [j.id for j in await claim(engine, 10)] == ["a1"]
+
+
+async def test_claim_that_runs_out_of_turns_says_to_come_back_at_once(
+    engine: Engine, keys: QueueKeys, raw: redis.Redis
+) -> None:
+    # 25 rate-limited groups ahead of a ready one: a claim of one gives up after a bounded number
+    # of skips, but must not tell the worker to sleep until the limits lift
+    groups = [f"g{i:02d}" for i in range(25)]
+    for g in groups:
+        await engine.group_action(Q, "limits", g, rate="1:60000")
+    await add(engine, *(new_job(f"{g}-{i}", group=g) for g in groups for i in range(2)))
+    await add(engine, *(new_job(f"z{i}", group="z") for i in range(2)))
+    assert len(await claim(engine, 26)) == 26
+    result = await engine.claim(Q, 1, "w1", 30_000)
+    assert result.jobs == []
+    assert result.next_due_ms == 0
+    assert [j.id for j in await claim(engine, 1)] == ["z1"]

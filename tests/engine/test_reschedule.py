@@ -10,7 +10,7 @@ import redis
 from corral.engine import Engine
 from corral.engine.keys import QueueKeys
 
-from .helpers import Q, add, claim_one, events, new_job, server_ms
+from .helpers import Q, add, claim, claim_one, events, new_job, server_ms
 
 
 async def test_reschedule_with_delay_does_not_count_the_attempt(
@@ -107,3 +107,98 @@ async def test_stale_token_is_refused(engine: Engine, keys: QueueKeys, raw: redi
     await engine.complete(Q, [(job.id, job.token, "1")])
     assert await engine.reschedule(Q, "a", job.token, 0, "") == 0
     assert raw.hget(keys.job("a"), "st") == "completed"
+
+
+# -- RateLimited: hold the whole group -------------------------------------------------------
+
+
+async def test_hold_skips_the_group_until_its_time_while_others_are_served(
+    engine: Engine, keys: QueueKeys, raw: redis.Redis
+) -> None:
+    await add(
+        engine,
+        new_job("a1", group="a"),
+        new_job("a2", group="a"),
+        new_job("b1", group="b"),
+        new_job("b2", group="b"),
+    )
+    job = await claim_one(engine)
+    assert job.id == "a1"
+    raw.delete(keys.marker)
+    before = server_ms(raw)
+    assert await engine.reschedule(Q, "a1", job.token, 0, "429", hold_ms=200) == 1
+
+    h = raw.hgetall(keys.job("a1"))
+    assert h["st"] == "waiting"  # keeps its place in the group, not delayed
+    assert (h["a"], h["rs"]) == ("0", "1")
+    assert "tk" not in h
+    assert raw.zcard(keys.delayed) == 0
+    until = raw.zscore(keys.base + "limited", "a")
+    assert until is not None
+    assert before + 200 <= until <= server_ms(raw) + 200
+    assert raw.zscore(keys.ready, "a") is None
+    assert raw.hexists(keys.gactive, "a") is False
+    assert raw.zscore(keys.marker, "m") is not None
+    assert ("rate_limited", "a1") in events(raw, engine)
+    counts = await engine.counts(Q)
+    assert (counts["waiting"], counts["active"]) == (4, 0)
+
+    result = await engine.claim(Q, 10, "w1", 30_000)
+    assert [j.id for j in result.jobs] == ["b1", "b2"]
+    assert result.next_due_ms is not None
+    assert 100 <= result.next_due_ms <= 200
+    assert (await engine.claim(Q, 10, "w1", 30_000)).jobs == []
+
+    await asyncio.sleep(result.next_due_ms / 1000 + 0.02)
+    result = await engine.claim(Q, 10, "w1", 30_000)
+    assert [(j.id, j.attempt) for j in result.jobs] == [("a1", 1), ("a2", 1)]
+    assert raw.zcard(keys.base + "limited") == 0
+
+
+async def test_new_jobs_of_a_held_group_wait_too(
+    engine: Engine, keys: QueueKeys, raw: redis.Redis
+) -> None:
+    await add(engine, new_job("a1", group="a"))
+    job = await claim_one(engine)
+    await engine.reschedule(Q, "a1", job.token, 0, "", hold_ms=60_000)
+    await add(engine, new_job("a2", group="a"), new_job("u"))
+    assert raw.zscore(keys.ready, "a") is None
+    assert [j.id for j in await claim(engine, 10)] == ["u"]
+
+
+async def test_a_shorter_hold_does_not_shorten_a_longer_one(
+    engine: Engine, keys: QueueKeys, raw: redis.Redis
+) -> None:
+    await add(engine, new_job("a1", group="a"), new_job("a2", group="a"))
+    a1, a2 = await claim(engine, 2)
+    await engine.reschedule(Q, "a1", a1.token, 0, "", hold_ms=60_000)
+    long_until = raw.zscore(keys.base + "limited", "a")
+    await engine.reschedule(Q, "a2", a2.token, 0, "", hold_ms=100)
+    assert raw.zscore(keys.base + "limited", "a") == long_until
+    await asyncio.sleep(0.15)
+    assert await claim(engine, 10) == []
+
+
+async def test_hold_on_an_ungrouped_job_delays_only_that_job(
+    engine: Engine, keys: QueueKeys, raw: redis.Redis
+) -> None:
+    await add(engine, new_job("a"), new_job("b"))
+    job = await claim_one(engine)
+    before = server_ms(raw)
+    assert await engine.reschedule(Q, "a", job.token, 50, "", hold_ms=5_000) == 1
+    assert raw.hget(keys.job("a"), "st") == "delayed"
+    due = raw.zscore(keys.delayed, "a")
+    assert due is not None
+    assert before + 5_000 <= due <= server_ms(raw) + 5_000  # the longer of delay and hold
+    assert raw.zcard(keys.base + "limited") == 0
+    assert [j.id for j in await claim(engine, 10)] == ["b"]
+
+
+async def test_hold_counts_as_a_reschedule(
+    engine: Engine, keys: QueueKeys, raw: redis.Redis
+) -> None:
+    await add(engine, new_job("a", group="g", max_reschedules=0))
+    job = await claim_one(engine)
+    assert await engine.reschedule(Q, "a", job.token, 0, "", hold_ms=60_000) == 2
+    assert raw.hget(keys.job("a"), "dr") == "rescheduled_too_often"
+    assert raw.zcard(keys.base + "limited") == 0

@@ -65,8 +65,16 @@ class Ops:
         k = self.engine.keys(queue)
         pattern = k.base.replace("[", "\\[").replace("?", "\\?").replace("*", "\\*") + "*"
         meta_pattern = k.meta
-        _, keys = await self.client.scan(0, match=pattern, count=count * 10)
-        keys = [key for key in keys if key != meta_pattern]
+        # One SCAN page only covers part of the keyspace: page on until some keys of the queue
+        # turn up or the whole keyspace was scanned, or other keys would hide the queue's.
+        found: dict[str, None] = {}  # SCAN may return a key twice
+        cursor = 0
+        while True:
+            cursor, page = await self.client.scan(cursor, match=pattern, count=count * 10)
+            found.update((key, None) for key in cast(list[str], page) if key != meta_pattern)
+            if len(found) >= count or cursor == 0:
+                break
+        keys = list(found)
         if keys:
             await self.client.unlink(*keys[:count])
             return min(len(keys), count)

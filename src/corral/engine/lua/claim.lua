@@ -132,5 +132,7 @@ if #held > 0 then
   local d = math.max(0, tonumber(held[2]) - now)
   if soonest < 0 or d < soonest then soonest = d end
 end
+-- Out of turns (too many held groups skipped) with groups still ready: come back at once.
+if guard <= 0 and got < want and redis.call('ZCARD', base .. 'ready') > 0 then soonest = 0 end
 out[1] = soonest
 return out

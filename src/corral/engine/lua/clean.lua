@@ -8,6 +8,10 @@
 local base, set = ARGV[1], ARGV[2]
 if set ~= 'completed' and set ~= 'dead' then return redis.error_reply('ERR_BAD_STATE ' .. set) end
 local cutoff, start, batch = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+-- a batch of 0 would make the range below start..start-1, i.e. the whole set from 0
+if not batch or batch < 1 then
+  return redis.error_reply('ERR_BAD_STATE batch must be positive')
+end
 local key = base .. set
 local ids = redis.call('ZRANGE', key, start, start + batch - 1)
 local gone = {}
