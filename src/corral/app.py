@@ -16,6 +16,7 @@ from corral.embedded import EmbeddedServer
 from corral.engine import Engine
 from corral.engine.connection import make_client
 from corral.engine.keys import check_queue_name
+from corral.engine.transport import Transport
 from corral.errors import ConfigError, JobNotFound
 from corral.job import ErrorRecord, JobInfo, JobOptions, JobState, check_group
 from corral.jobs import GroupSpec, JobFunction, JobHandle, Mode, PreparedJob, infer_mode
@@ -172,6 +173,7 @@ class App:
             engine = Engine(
                 make_client(target, retries=self.settings.connect_retries, name=self.name),
                 self.settings.prefix,
+                Transport(target, name=self.name, retries=self.settings.connect_retries),
             )
             self._engines[loop] = engine
         return engine

@@ -18,7 +18,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from corral.engine.keys import QueueKeys, registry_key
-from corral.engine.scripts import ScriptRunner
+from corral.engine.scripts import Executor, ScriptRunner
+from corral.engine.transport import Transport
 from corral.errors import ConnectionLost
 
 if TYPE_CHECKING:
@@ -109,9 +110,13 @@ def _parse_claim(raw: list[Any]) -> ClaimResult:
 class Engine:
     """Async access to queues in one Redis database. Cheap to create; owns its client."""
 
-    def __init__(self, client: Redis, prefix: str = "corral") -> None:
+    def __init__(
+        self, client: Redis, prefix: str = "corral", transport: Transport | None = None
+    ) -> None:
         self.client = client
         self.prefix = prefix
+        self.transport = transport
+        self.fast: Executor = transport if transport is not None else client
         self.runner = ScriptRunner()
         self._keys: dict[str, QueueKeys] = {}
         self._registered: set[str] = set()
@@ -126,7 +131,7 @@ class Engine:
     async def _run(self, name: str, queue: str, args: list[Any]) -> Any:
         k = self.keys(queue)
         try:
-            return await self.runner.run(self.client, name, [k.meta], [k.base, *args])
+            return await self.runner.run(self.fast, name, [k.meta], [k.base, *args])
         except (RedisConnectionError, RedisTimeoutError) as exc:
             raise ConnectionLost(f"Redis unreachable during {name} on {queue!r}: {exc}") from exc
 
@@ -137,6 +142,8 @@ class Engine:
             raise ConnectionLost(f"Redis unreachable: {exc}") from exc
 
     async def close(self) -> None:
+        if self.transport is not None:
+            await self.transport.close()
         await self.client.aclose()
 
     # -- producers ---------------------------------------------------------------------------
@@ -204,7 +211,7 @@ class Engine:
         if not calls:
             return [], None
         try:
-            results = await self.runner.run_pipeline(self.client, calls)
+            results = await self.runner.run_pipeline(self.fast, calls)
         except (RedisConnectionError, RedisTimeoutError) as exc:
             raise ConnectionLost(f"Redis unreachable during claim on {queue!r}: {exc}") from exc
         flags = [int(f) == 1 for f in results[0]] if done else []

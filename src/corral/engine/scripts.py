@@ -12,9 +12,9 @@ from importlib import resources
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
 from redis.exceptions import NoScriptError, ResponseError
 
+from corral.engine.transport import Transport
 from corral.errors import ConfigError, CorralError, PayloadError
 
 SCRIPT_NAMES = (
@@ -37,6 +37,8 @@ SCRIPT_NAMES = (
     "drain",
     "clean",
 )
+
+Executor = Redis | Transport
 
 _ERROR_CODES: dict[str, type[CorralError]] = {
     "ERR_BAD_JOB": PayloadError,
@@ -73,40 +75,45 @@ def translate(exc: ResponseError) -> Exception:
 
 
 class ScriptRunner:
-    """Runs named scripts against a client or queues them on a pipeline."""
+    """Runs named scripts over a redis-py client or our pipelined Transport."""
 
     def __init__(self, scripts: dict[str, Script] | None = None) -> None:
         self.scripts = scripts or load_scripts()
 
-    async def run(self, client: Redis, name: str, keys: list[str], args: list[Any]) -> Any:
+    def _command(self, name: str, keys: list[str], args: list[Any], *, source: bool) -> list[Any]:
         script = self.scripts[name]
-        try:
-            try:
-                return await client.evalsha(script.sha, len(keys), *keys, *args)
-            except NoScriptError:
-                return await client.eval(script.source, len(keys), *keys, *args)
-        except ResponseError as exc:  # from EVALSHA or from the EVAL fallback alike
-            raise translate(exc) from None
+        head = ["EVAL", script.source] if source else ["EVALSHA", script.sha]
+        return [*head, len(keys), *keys, *args]
 
-    def queue(self, pipe: Pipeline, name: str, keys: list[str], args: list[Any]) -> None:
-        script = self.scripts[name]
-        pipe.evalsha(script.sha, len(keys), *keys, *args)
+    async def _send(self, executor: Executor, commands: list[list[Any]]) -> list[Any]:
+        """Replies in order; error replies as exception values (never raised here)."""
+        if isinstance(executor, Transport):
+            return await executor.pipeline(commands)
+        pipe = executor.pipeline(transaction=False)
+        for command in commands:
+            pipe.execute_command(*command)
+        return list(await pipe.execute(raise_on_error=False))
+
+    async def run(self, executor: Executor, name: str, keys: list[str], args: list[Any]) -> Any:
+        (result,) = await self.run_pipeline(executor, [(name, keys, args)])
+        return result
 
     async def run_pipeline(
-        self, client: Redis, calls: list[tuple[str, list[str], list[Any]]]
+        self, executor: Executor, calls: list[tuple[str, list[str], list[Any]]]
     ) -> list[Any]:
         """Run several scripts in one round trip; NOSCRIPT replies are re-sent with EVAL in order
         (a command that got NOSCRIPT did not run, so re-sending it is safe)."""
-        pipe = client.pipeline(transaction=False)
-        for name, keys, args in calls:
-            self.queue(pipe, name, keys, args)
-        results: list[Any] = await pipe.execute(raise_on_error=False)
+        commands = [self._command(n, k, a, source=False) for n, k, a in calls]
+        results = await self._send(executor, commands)
         for i, result in enumerate(results):
             if isinstance(result, NoScriptError):
                 name, keys, args = calls[i]
-                results[i] = await self.run(client, name, keys, args)
-            elif isinstance(result, ResponseError):
+                (results[i],) = await self._send(
+                    executor, [self._command(name, keys, args, source=True)]
+                )
+                result = results[i]
+            if isinstance(result, ResponseError):
                 raise translate(result) from None
-            elif isinstance(result, Exception):
+            if isinstance(result, Exception):
                 raise result
         return results
