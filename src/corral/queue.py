@@ -108,6 +108,12 @@ class Queue:
         if limits:
             await (await self.app.engine()).configure(self.name, **limits)
 
+    async def set_events(self, enabled: bool) -> None:
+        """Record every transition of this queue in its capped events stream (``events`` key,
+        ~10,000 entries) for consumers such as a history sink. Off by default: each entry
+        costs about as much Redis time as the transition itself."""
+        await (await self.app.engine()).configure(self.name, ev=1 if enabled else 0)
+
     async def set_limits(
         self,
         *,

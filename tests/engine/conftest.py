@@ -12,7 +12,9 @@ from .helpers import Q
 
 @pytest.fixture
 async def engine(app: App) -> Engine:
-    return await app.engine()
+    eng = await app.engine()
+    await eng.configure("q", ev=1)  # these tests look at the events each script records
+    return eng
 
 
 @pytest.fixture

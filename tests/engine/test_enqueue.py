@@ -7,6 +7,7 @@ import json
 import pytest
 import redis
 
+from corral.app import App
 from corral.engine import Engine
 from corral.engine.keys import QueueKeys, registry_key
 from corral.errors import PayloadError
@@ -35,7 +36,8 @@ async def test_stores_a_waiting_job_with_every_field(
 
     h = raw.hgetall(keys.job("a"))
     assert h["n"] == "send"
-    assert h["d"] == '{"to": "x"}'
+    assert "d" not in h  # the payload has its own key: the hash stays compact
+    assert raw.get(keys.payload("a")) == '{"to": "x"}'
     assert h["g"] == "shop1"
     assert h["p"] == "2"
     assert h["s"] == "1"
@@ -134,9 +136,10 @@ async def test_a_bad_entry_leaves_nothing_written(
     fields = dict(bad)
     job_id = str(fields.pop("job_id", "bad"))
     batch = [new_job("good1"), new_job(job_id, **fields), new_job("good2")]  # type: ignore[arg-type]
+    before = {k: raw.dump(k) for k in queue_keys(raw, engine)}  # only the queue's settings
     with pytest.raises(PayloadError):
         await engine.enqueue(Q, batch)
-    assert queue_keys(raw, engine) == []
+    assert {k: raw.dump(k) for k in queue_keys(raw, engine)} == before
 
 
 async def test_a_bad_entry_does_not_touch_existing_jobs(engine: Engine, raw: redis.Redis) -> None:
@@ -173,9 +176,19 @@ async def test_payload_is_stored_verbatim(
 ) -> None:
     payload = json.dumps({"text": "héllo ✓", "nested": [1, {"k": None}], "big": "x" * 10_000})
     await add(engine, new_job("a", payload=payload))
-    assert raw.hget(keys.job("a"), "d") == payload
+    assert raw.get(keys.payload("a")) == payload
 
 
 async def test_empty_batch_writes_nothing(engine: Engine, raw: redis.Redis) -> None:
+    settings = [engine.keys(Q).meta]  # the fixture turned the events stream on
     assert await engine.enqueue(Q, []) == []
-    assert queue_keys(raw, engine) == []
+    assert queue_keys(raw, engine) == settings
+
+
+async def test_events_are_recorded_only_when_the_queue_asks(app: App, raw: redis.Redis) -> None:
+    engine = await app.engine()
+    await engine.enqueue("quiet", [new_job("a")])
+    assert raw.exists(engine.keys("quiet").events) == 0
+    await engine.configure("quiet", ev=1)
+    await engine.enqueue("quiet", [new_job("b")])
+    assert events(raw, engine, "quiet") == [("enqueued", "b")]

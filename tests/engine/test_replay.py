@@ -77,7 +77,7 @@ async def test_replay_with_an_edited_payload(
     await add(engine, new_job("a", payload='{"x": "bad"}'))
     await _kill(engine, "a")
     assert await ops.replay(Q, ["a"], "bob", payload='{"x": "good"}') == 1
-    assert raw.hget(keys.job("a"), "d") == '{"x": "good"}'
+    assert raw.get(keys.payload("a")) == '{"x": "good"}'
     (record,) = json.loads(raw.hget(keys.job("a"), "rp") or "")
     assert (record["by"], record["edited"]) == ("bob", True)
     assert (await claim_one(engine)).payload == '{"x": "good"}'

@@ -260,7 +260,7 @@ async def test_killed_worker_frees_its_group_slots(
     more = await enqueue(tapp, "solo", 3, sleep_ms=5)
     # let the re-run be quick: the payload the next worker reads no longer sleeps
     quick = '{"task": ' + Task(shop="solo", n=0).model_dump_json() + "}"
-    raw.hset(f"{prefix}:{{tenants}}:j:{first[0].id}", "d", quick)
+    raw.set(f"{prefix}:{{tenants}}:d:{first[0].id}", quick)
     with workers(server, prefix, 2, 4, lease_ms=1000):
         await wait_all(first + more, timeout=30)
     info = await first[0].info()

@@ -162,7 +162,7 @@ async def test_drain_clean_and_obliterate(app: App) -> None:
         with pytest.raises(ConfigError, match="running"):
             await q2.obliterate()
         assert (await q2.counts()).active == 1
-    assert await q.obliterate() > 0
+    await q.obliterate()
     engine = await app.engine()
     assert "q" not in await engine.queues()
     assert await engine.client.keys(f"{engine.prefix}:{{q}}:*") == []

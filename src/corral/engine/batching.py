@@ -1,9 +1,11 @@
 """Coalesces concurrent enqueues into one script call per event-loop tick.
 
-A hundred coroutines that each ``await job.enqueue(...)`` at once cost one round trip, not a
-hundred. Each caller's own jobs always travel together, so ``enqueue_many`` stays atomic;
-callers of one tick share the call, and if the server refuses it (which Python-side validation
-makes rare) every caller is retried on its own so one bad batch cannot fail the others.
+A hundred coroutines that each ``await job.enqueue(...)`` at once cost a few round trips, not
+a hundred: the first goes out at once, those that arrive while it is in flight are sent
+together on the next tick. Each caller's own jobs always travel together, so ``enqueue_many``
+stays atomic; callers of one tick share the call, and if the server refuses it (which
+Python-side validation makes rare) every caller is retried on its own, so one bad batch cannot
+fail the others.
 """
 
 from __future__ import annotations
@@ -25,8 +27,16 @@ class EnqueueBatcher:
         self._pending: list[tuple[Sequence[NewJob], asyncio.Future[list[bool]]]] = []
         self._scheduled = False
         self._tasks: set[asyncio.Task[None]] = set()
+        self._inflight = 0
 
     async def submit(self, jobs: Sequence[NewJob]) -> list[bool]:
+        if not self._pending and not self._inflight:
+            # Nobody else is enqueueing: go straight out, without a tick's detour.
+            self._inflight += 1
+            try:
+                return await self._store(jobs)
+            finally:
+                self._inflight -= 1
         loop = asyncio.get_running_loop()
         future: asyncio.Future[list[bool]] = loop.create_future()
         self._pending.append((jobs, future))
@@ -58,22 +68,27 @@ class EnqueueBatcher:
         self, batch: list[tuple[Sequence[NewJob], asyncio.Future[list[bool]]]]
     ) -> None:
         jobs = [job for part, _ in batch for job in part]
+        self._inflight += 1
         try:
-            flags = await self._store(jobs)
+            flags: list[bool] | None = await self._store(jobs)
+            failure: Exception | None = None
         except Exception as exc:
-            if len(batch) == 1:
-                _resolve(batch[0][1], exc=exc)
-                return
+            flags, failure = None, exc
+        finally:
+            self._inflight -= 1
+        if flags is not None:
+            start = 0
+            for part, future in batch:
+                _resolve(future, flags[start : start + len(part)])
+                start += len(part)
+        elif len(batch) == 1:
+            _resolve(batch[0][1], exc=failure)
+        else:
             for part, future in batch:  # isolate the caller whose jobs were refused
                 try:
                     _resolve(future, await self._store(part))
                 except Exception as own:
                     _resolve(future, exc=own)
-            return
-        start = 0
-        for part, future in batch:
-            _resolve(future, flags[start : start + len(part)])
-            start += len(part)
 
 
 def _resolve(

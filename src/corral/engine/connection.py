@@ -14,6 +14,12 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from corral.settings import RedisTarget
 
+SOCKET_TIMEOUT_S = 10.0
+"""How long a reply may take before the connection is dropped and the call retried on a new
+one. Longer than our longest blocking command (BZPOPMIN / BLPOP wait at most 5 s; redis-py 8's
+default of 5 s would time those out), short enough that a half-open connection (peer gone
+without a RST) is abandoned instead of hanging a heartbeat or the fetch loop for ever."""
+
 
 def make_client(target: RedisTarget, *, retries: int = 5, name: str = "corral") -> Redis:
     retry = Retry(ExponentialBackoff(cap=2.0, base=0.05), retries)
@@ -27,6 +33,7 @@ def make_client(target: RedisTarget, *, retries: int = 5, name: str = "corral") 
         "health_check_interval": 30,
         "client_name": name,
         "socket_connect_timeout": 5.0,
+        "socket_timeout": SOCKET_TIMEOUT_S,
     }
     if target.scheme == "unix":
         return Redis(unix_socket_path=target.path, **common)  # type: ignore[arg-type]

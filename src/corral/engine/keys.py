@@ -70,6 +70,9 @@ class QueueKeys:
     def job(self, job_id: str) -> str:
         return self.base + "j:" + job_id
 
+    def payload(self, job_id: str) -> str:
+        return self.base + "d:" + job_id
+
     def log(self, job_id: str) -> str:
         return self.base + "log:" + job_id
 

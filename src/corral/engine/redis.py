@@ -350,8 +350,17 @@ class Engine:
         return got is not None
 
     async def get_job(self, queue: str, job_id: str) -> dict[str, str] | None:
-        raw = cast(dict[str, str], await self.client.hgetall(self.keys(queue).job(job_id)))
-        return raw or None
+        """The job hash, with its payload (kept in its own key) as field ``d``."""
+        k = self.keys(queue)
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hgetall(k.job(job_id))
+        pipe.get(k.payload(job_id))
+        raw, payload = await pipe.execute()
+        if not raw:
+            return None
+        if payload is not None:
+            raw["d"] = payload
+        return cast(dict[str, str], raw)
 
     async def job_field(self, queue: str, job_id: str, field: str) -> str | None:
         return cast(str | None, await self.client.hget(self.keys(queue).job(job_id), field))
@@ -394,7 +403,8 @@ class Engine:
     async def configure(self, queue: str, **limits: int) -> None:
         """Queue-wide settings: retention (completed_age, completed_max, dead_age, dead_max) and
         limits (gconc: running jobs per group; grate_n/grate_w: starts per window per group;
-        rate_n/rate_w: starts per window for the queue). 0 removes a limit."""
+        rate_n/rate_w: starts per window for the queue; 0 removes a limit) and ev (1: record
+        every transition in the capped events stream)."""
         allowed = {
             "completed_age",
             "completed_max",
@@ -405,6 +415,7 @@ class Engine:
             "grate_w",
             "rate_n",
             "rate_w",
+            "ev",
         }
         unknown = set(limits) - allowed
         if unknown:

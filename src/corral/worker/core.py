@@ -446,6 +446,7 @@ class Worker:
             self.stats.dead_reasons[DeadReason.RESCHEDULED_TOO_OFTEN] += 1
         else:
             self.stats.stale += 1
+            log.warning("job %s: retry not recorded, the lease was lost", job.id)
 
     async def _dead(
         self, engine: Engine, queue: str, job: Claimed, type_name: str, message: str, reason: str
@@ -520,9 +521,12 @@ class Worker:
                     continue
                 for job_id in cancel:  # a missed pub/sub message is caught up here
                     self._cancel(job_id)
+                sent = dict(items)
                 for job_id in lost:
                     lost_run = self._running.get(job_id)
-                    if lost_run is not None:
+                    # the same token: a job retried and claimed again while this heartbeat
+                    # was in flight is a new attempt, whose lease is not lost
+                    if lost_run is not None and lost_run.job.token == sent.get(job_id):
                         log.warning("job %s: lease lost; cancelling this attempt", job_id)
                         lost_run.ctx.cancelled = True
                         lost_run.task.cancel()

@@ -1,6 +1,7 @@
 -- Shared helpers, prepended to every script by corral.engine.scripts.
 -- All keys of a queue share the prefix ARGV[1] = "<prefix>:{<queue>}:" (one Redis Cluster slot).
--- Job hash fields: n name, d payload, g group, p priority, s seq, ma max attempts, a attempt,
+-- Job hash fields (the payload lives in its own string key d:<id>, so the hash stays small
+-- enough for Redis's compact listpack encoding): n name, g group, p priority, s seq, ma max attempts, a attempt,
 -- o options JSON, st state, ct created, sa started, fa finished, tk token, wk worker,
 -- r result, le last error, eh error history, dr dead reason, pg progress, rs reschedules,
 -- sl stalls, xs max stalls, xr max reschedules, kc/kd keep completed/dead ms, wt waiters.
@@ -22,7 +23,12 @@ local function wake(base)
   redis.call('ZADD', base .. 'marker', 0, 'm')
 end
 
+-- The events stream is opt-in per queue (meta 'ev' = '1'): an XADD costs about as much as the
+-- rest of a transition, and nothing in the engine needs it. Read once per script call.
+local EVENTS_ON = nil
 local function emit(base, kind, id, extra)
+  if EVENTS_ON == nil then EVENTS_ON = redis.call('HGET', base .. 'meta', 'ev') == '1' end
+  if not EVENTS_ON then return end
   if extra then
     redis.call('XADD', base .. 'events', 'MAXLEN', '~', EVENTS_MAX, '*', 'e', kind, 'id', id, 'x', extra)
   else
@@ -116,7 +122,7 @@ local function release_group(base, group)
 end
 
 local function delete_job(base, id)
-  redis.call('DEL', base .. 'j:' .. id, base .. 'log:' .. id)
+  redis.call('DEL', base .. 'j:' .. id, base .. 'd:' .. id, base .. 'log:' .. id)
 end
 
 -- Wake every caller blocked in handle.result() for this job.

@@ -26,7 +26,10 @@ for i = 1, count do
     while #hist > 20 do table.remove(hist, 1) end
     redis.call('HSET', jkey, 'rp', cjson.encode(hist), 'a', 0, 'sl', 0, 'rs', 0)
     redis.call('HDEL', jkey, 'dr', 'fa', 'cx', 'r')
-    if payload ~= '' then redis.call('HSET', jkey, 'd', payload) end
+    if payload ~= '' then
+      redis.call('SET', base .. 'd:' .. id, payload)
+      redis.call('HDEL', jkey, 'd')
+    end
     requeue(base, jkey, id)
     emit(base, 'replayed', id, who)
     n = n + 1
