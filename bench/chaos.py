@@ -29,6 +29,7 @@ import os
 import random
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -120,8 +121,6 @@ def child_pids(pid: int) -> list[int]:
 
 
 def port_open(port: int) -> bool:
-    import socket
-
     with socket.socket() as s:
         s.settimeout(0.2)
         return s.connect_ex(("127.0.0.1", port)) == 0
@@ -221,7 +220,7 @@ class Fleet:
         }
         self.procs: list[subprocess.Popen[bytes]] = []
         self.logs: dict[int, Path] = {}
-        self.killed: set[int] = set()
+        self.killed: dict[int, float] = {}  # pid -> when it was SIGKILLed (unix time)
         log_dir.mkdir(parents=True, exist_ok=True)
 
     def spawn(self, *extra: str, **env: str) -> subprocess.Popen[bytes]:
@@ -247,7 +246,7 @@ class Fleet:
 
     def kill(self, proc: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> None:
         if sig == signal.SIGKILL:
-            self.killed.add(proc.pid)
+            self.killed[proc.pid] = time.time()
         proc.send_signal(sig)
         if sig == signal.SIGKILL:
             proc.wait()
@@ -315,6 +314,7 @@ class Accounting:
     explained_by_redis_restart: int = 0
     unexplained: int = 0
     workers_killed: int = 0
+    workers_crashed: int = 0  # exited without being killed or told to stop
     redis_restarts: int = 0
     enqueue_errors: int = 0
     enqueue_max_wait_s: float = 0.0
@@ -329,6 +329,7 @@ class Accounting:
             and self.pending == 0
             and self.unexplained == 0
             and self.completed_without_ok_run == 0
+            and self.workers_crashed == 0
         )
 
     def table(self) -> str:
@@ -346,10 +347,11 @@ class Accounting:
             ("  explained: worker SIGKILLed", self.explained_by_worker_kill),
             ("  explained: Redis restarted", self.explained_by_redis_restart),
             ("  unexplained (must be 0)", self.unexplained),
-            ("worker processes SIGKILLed", self.workers_killed),
+            ("worker processes SIGKILLed (and replaced)", self.workers_killed),
+            ("worker processes that died on their own (must be 0)", self.workers_crashed),
             ("Redis SIGKILLed and restarted", self.redis_restarts),
             ("enqueue calls that raised ConnectionLost", self.enqueue_errors),
-            ("  jobs stored by an enqueue that raised", self.stored_by_failed_enqueue),
+            ("  jobs stored by a try that raised or lost its reply", self.stored_by_failed_enqueue),
             ("longest enqueue call (s)", f"{self.enqueue_max_wait_s:.2f}"),
             ("wall time (s)", f"{self.wall_s:.1f}"),
         ]
@@ -364,7 +366,7 @@ def account(
     prefix: str,
     ids: Sequence[str],
     trace_path: Path,
-    killed: set[int],
+    killed: dict[int, float],
     outages: Sequence[tuple[float, float]],
 ) -> Accounting:
     acct = Accounting(enqueued=len(ids))
@@ -406,10 +408,10 @@ def account(
         execs.sort(key=lambda r: r.at)
         acct.repeated_attempts += 1
         acct.extra_runs += len(execs) - 1
-        # Each superseded execution needs a reason: its worker was SIGKILLed, or Redis went
-        # down between its start and the next execution's start (leases ran out meanwhile).
+        # Each superseded execution needs a reason between its start and the next execution's
+        # start: its worker was SIGKILLed, or Redis went down (leases ran out meanwhile).
         for run, after in itertools.pairwise(execs):
-            if run.pid in killed:
+            if run.at <= killed.get(run.pid, -1.0) <= after.at:
                 acct.explained_by_worker_kill += 1
             elif any(run.at <= down <= after.at for down, _ in outages):
                 acct.explained_by_redis_restart += 1
@@ -438,7 +440,7 @@ class Config:
     lease_ms: int = 2000
     fail_rate: float = 0.10
     fatal_rate: float = 0.01
-    sleep_ms: int = 10
+    sleep_ms: int = 50  # each execution sleeps up to this long (so kills catch jobs mid-run)
     drain_timeout_s: float = 120.0
     seed: int = 1
 
@@ -456,6 +458,7 @@ class _Run:
     enqueue_errors: int = 0
     enqueue_max_wait_s: float = 0.0
     stored_by_failed_enqueue: int = 0
+    redis_down: bool = False
 
 
 async def _produce(
@@ -477,21 +480,22 @@ async def _produce(
             )
             for n in range(start, min(cfg.jobs, start + batch))
         ]
-        failed_before = False
         if not restarted and start >= cfg.jobs * cfg.redis_restart_at:
             restarted = True
             down = time.time()
+            run.redis_down = True
             server.kill()
             log.append(f"{down:.3f} Redis SIGKILLed")
             # during the outage: must raise ConnectionLost (nothing can be stored)
-            failed_before = not await _enqueue(producer, run, prepared, failed_before, retry=False)
+            stored = await _enqueue(producer, run, prepared, retry=False)
             await asyncio.sleep(max(0.0, cfg.redis_down_s - (time.time() - down)))
             server.restart()  # on this thread: the guard dies with the thread that forks it
             run.outages.append((down, time.time()))
+            run.redis_down = False
             log.append(f"{time.time():.3f} Redis restarted")
-            if not failed_before:
+            if stored:
                 continue
-        await _enqueue(producer, run, prepared, failed_before, retry=True)
+        await _enqueue(producer, run, prepared, retry=True)
         await asyncio.sleep(pause)
 
 
@@ -499,7 +503,6 @@ async def _enqueue(
     producer: App,
     run: _Run,
     prepared: list[PreparedJob[int]],
-    failed_before: bool,
     *,
     retry: bool,
 ) -> bool:
@@ -512,29 +515,31 @@ async def _enqueue(
         except ConnectionLost:
             run.enqueue_max_wait_s = max(run.enqueue_max_wait_s, time.monotonic() - t0)
             run.enqueue_errors += 1
-            failed_before = True
             if not retry:
                 return False
             await asyncio.sleep(0.2)
             continue
         run.enqueue_max_wait_s = max(run.enqueue_max_wait_s, time.monotonic() - t0)
         for h in handles:
-            if h.created:
-                run.ids.append(h.id)
-            elif failed_before:  # stored by the attempt that raised: allowed, and counted
-                run.ids.append(h.id)
-                run.stored_by_failed_enqueue += 1
-            else:
-                raise AssertionError(f"job {h.id} already existed on its first enqueue")
+            run.ids.append(h.id)
+            if not h.created:  # fresh random ids: an earlier try of this batch stored it (a
+                run.stored_by_failed_enqueue += 1  # call that raised, or a lost reply retried)
         return True
 
 
-async def _killer(cfg: Config, fleet: Fleet, stop: asyncio.Event, log: list[str]) -> None:
+async def _killer(
+    cfg: Config, fleet: Fleet, run: _Run, stop: asyncio.Event, log: list[str]
+) -> None:
+    """SIGKILL a random worker every few seconds and start a new one. Not while Redis is
+    down: the workers alive then must ride out the outage (a worker that starts while Redis
+    is unreachable exits with status 1, by design)."""
     rng = random.Random(cfg.seed)
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), rng.uniform(0.5, 1.5) * cfg.kill_every_s)
             return
+        if run.redis_down:
+            continue
         alive = fleet.alive()
         if alive:
             victim = rng.choice(alive)
@@ -580,7 +585,7 @@ async def soak(cfg: Config, work_dir: Path, *, verbose: bool = False) -> Account
             for _ in range(cfg.workers):
                 fleet.spawn()
             stop_killing = asyncio.Event()
-            killer = asyncio.create_task(_killer(cfg, fleet, stop_killing, log))
+            killer = asyncio.create_task(_killer(cfg, fleet, run, stop_killing, log))
             await _produce(cfg, producer, server, run, log)
             stop_killing.set()
             await killer
@@ -596,16 +601,18 @@ async def soak(cfg: Config, work_dir: Path, *, verbose: bool = False) -> Account
     acct.enqueue_max_wait_s = run.enqueue_max_wait_s
     acct.stored_by_failed_enqueue = run.stored_by_failed_enqueue
     acct.wall_s = time.monotonic() - t0
-    bad_exits = {pid: c for pid, c in codes.items() if pid not in fleet.killed and c != 0}
-    if bad_exits:
-        acct.examples.append(f"workers that exited badly at shutdown: {bad_exits}")
+    crashed = {pid: c for pid, c in codes.items() if pid not in fleet.killed and c != 0}
+    acct.workers_crashed = len(crashed)
+    for pid, code in crashed.items():
+        tail = fleet.logs[pid].read_text(errors="replace").strip().splitlines()[-3:]
+        acct.examples.append(f"worker {pid} exited with {code}: {' | '.join(tail)}")
     if verbose:
         print("\n".join(log))
     return acct
 
 
 @contextlib.contextmanager
-def work_dir(keep: bool) -> Iterator[Path]:
+def scratch_dir(keep: bool) -> Iterator[Path]:
     path = Path(tempfile.mkdtemp(prefix="corral-chaos-"))
     try:
         yield path
@@ -642,7 +649,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         lease_ms=args.lease_ms,
         seed=args.seed,
     )
-    with work_dir(args.keep) as path:
+    with scratch_dir(args.keep) as path:
         acct = asyncio.run(soak(cfg, path, verbose=args.verbose))
         print(acct.table())
         if not acct.ok and not args.keep:

@@ -124,7 +124,7 @@ class JobFunction(Generic[P, R]):
         self.group_spec = group
         self.mode = mode
         self.codec = PayloadCodec(fn, name)
-        self._options_json = options_json(options)
+        self._options_json = ""  # the worker reads the definition's own options
         self.__doc__ = fn.__doc__
         self.__wrapped__ = fn
 
@@ -147,7 +147,10 @@ class JobFunction(Generic[P, R]):
         clone.queue = queue
         clone.group_spec = group
         clone.options = self.options.merged(**changes)
-        clone._options_json = options_json(clone.options)
+        defined = self.app.registry.get(self.name, self).options
+        same = (clone.options.retry, clone.options.timeout) == (defined.retry, defined.timeout)
+        # stored with each job only when they differ from the definition's (memory per job)
+        clone._options_json = "" if same else options_json(clone.options)
         return clone
 
     def _group_for(self, model: Any) -> str:

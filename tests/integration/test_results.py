@@ -192,8 +192,12 @@ async def test_info_fields(app: App) -> None:
     assert (
         before - timedelta(seconds=2) <= info.created_at <= datetime.now(UTC) + timedelta(seconds=2)
     )
-    assert info.options["t"] == 20000
-    assert info.options["b"]["t"] == "fixed"
+    assert info.options == {}  # the definition's timeout and retry apply: nothing stored
+    longer = await shaky.with_options(timeout=timedelta(seconds=30)).enqueue("other")
+    overrides = (await longer.info()).options
+    assert overrides["t"] == 30000
+    assert overrides["b"]["t"] == "fixed"
+    assert await app.queue("q").remove(longer.id)
 
     async with running_worker(app, ["q"], name="worker-A") as worker:
         await asyncio.wait_for(inside.wait(), 10)

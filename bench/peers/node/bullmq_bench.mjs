@@ -2,6 +2,7 @@
 // Usage: node bullmq_bench.mjs --url redis://127.0.0.1:PORT --scenario NAME --jobs N
 //        [--concurrency C] [--start EPOCH_S] [--queue NAME]
 import { Queue, Worker } from 'bullmq';
+import IORedis from 'ioredis';
 import { performance } from 'node:perf_hooks';
 
 const args = Object.fromEntries(
@@ -112,7 +113,7 @@ async function memory() {
   // bytes of Redis memory per waiting job (payload of --payload bytes) and per completed job
   const q = new Queue(queueName, { connection });
   await q.waitUntilReady();
-  const client = await q.client;
+  const client = new IORedis(connection);
   const used = async () => Number((await client.info('memory')).match(/used_memory:(\d+)/)[1]);
   const before = await used();
   for (let s = 0; s < jobs; s += 1000) {
@@ -128,7 +129,7 @@ async function memory() {
   await worker.close();
   await new Promise((r) => setTimeout(r, 200));
   const completed = await used();
-  await q.close();
+  await q.close(); client.disconnect();
   out({ waiting_bytes_per_job: (waiting - before) / jobs, completed_bytes_per_job: (completed - before) / jobs });
 }
 

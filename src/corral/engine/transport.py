@@ -22,7 +22,12 @@ from collections.abc import Sequence
 from typing import Any, cast
 
 import hiredis
-from redis.exceptions import AuthenticationError, NoScriptError, ResponseError
+from redis.exceptions import (
+    AuthenticationError,
+    BusyLoadingError,
+    NoScriptError,
+    ResponseError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from corral.settings import RedisTarget
@@ -50,8 +55,10 @@ def pack(commands: Sequence[Command]) -> bytes:
     return b"".join(out)
 
 
-def _error(reply: hiredis.ReplyError) -> ResponseError:
+def _error(reply: hiredis.ReplyError) -> ResponseError | BusyLoadingError:
     text = str(reply)
+    if text.startswith("LOADING"):  # a restarted server replaying its AOF: retry, as redis-py
+        return BusyLoadingError(text)  # does (a ConnectionError: the command did not run)
     return NoScriptError(text) if text.startswith("NOSCRIPT") else ResponseError(text)
 
 

@@ -345,8 +345,12 @@ class Worker:
         options = from_json(job.options_json, {})
         if not isinstance(options, dict):
             options = {}
-        timeout_ms = options.get("t")
-        timeout = float(timeout_ms) / 1000.0 if timeout_ms else None
+        if options:
+            timeout_ms = options.get("t")
+            timeout = float(timeout_ms) / 1000.0 if timeout_ms else None
+        else:  # no options stored with the job: the definition's apply
+            defined = job_fn.options.timeout
+            timeout = defined.total_seconds() if defined is not None else None
         try:
             try:
                 result = await self._runners.run(job_fn, job.payload, ctx, timeout)

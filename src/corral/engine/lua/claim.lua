@@ -81,6 +81,7 @@ while got < want and guard > 0 do
       local jkey = base .. 'j:' .. id
       local f = redis.call('HMGET', jkey, 'n', 'd', 'a', 'ma', 'o', 'ct', 'rs')
       f[2] = redis.call('GET', base .. 'd:' .. id) or f[2] -- a hand-written hash may hold 'd'
+      f[3] = f[3] or '0' -- no attempt yet
       if f[1] and f[2] and tonumber(f[3]) and tonumber(f[4]) then
         local token = tostring(redis.call('HINCRBY', meta, 'token', 1))
         local attempt = tonumber(f[3]) + 1

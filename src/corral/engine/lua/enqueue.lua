@@ -34,7 +34,7 @@ for i, j in ipairs(jobs) do
     flags[i] = 0
   else
     seq = seq + 1
-    local fields = {'n', j[2], 'p', prio, 's', seq, 'ma', tonumber(j[7]), 'a', 0, 'ct', now}
+    local fields = {'n', j[2], 'p', prio, 's', seq, 'ma', tonumber(j[7]), 'ct', now} -- 'a' absent = 0
     redis.call('SET', base .. 'd:' .. id, j[3])
     local n = #fields
     if group ~= '' then fields[n + 1] = 'g'; fields[n + 2] = group; n = n + 2 end
