@@ -147,8 +147,12 @@ def test_other_bash_blocks_run(server: EmbeddedServer, prefix: str, tmp_path: Pa
     (tmp_path / "myapp" / "__init__.py").write_text("")
     (tmp_path / "myapp" / "jobs.py").write_text(APP_MODULE)
     seed = subprocess.run(  # something for the runbook to find: completed and dead jobs
-        [sys.executable, "-c", SEED], env=env_for(server, prefix), cwd=tmp_path,
-        capture_output=True, text=True, timeout=120,
+        [sys.executable, "-c", SEED],
+        env=env_for(server, prefix),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert seed.returncode == 0, seed.stderr
     lines = _bash_lines(ROOT / "README.md")[2:]

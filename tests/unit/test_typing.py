@@ -6,7 +6,7 @@ from pathlib import Path
 
 from mypy import api
 
-SNIPPET = '''
+SNIPPET = """
 from pydantic import BaseModel
 from corral import App, JobHandle
 
@@ -33,7 +33,7 @@ async def bad() -> None:
     await charge.enqueue(shop="a")
     h = await plain.enqueue(1)
     wrong: int = await h.result()
-'''
+"""
 
 
 def test_enqueue_is_checked_against_the_signature(tmp_path: Path) -> None:

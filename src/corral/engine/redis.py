@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from corral.engine.errors import connection_errors
 from corral.engine.keys import QueueKeys, registry_key
 from corral.engine.scripts import Executor, ScriptRunner
 from corral.engine.transport import Transport
@@ -135,12 +136,14 @@ class Engine:
         except (RedisConnectionError, RedisTimeoutError) as exc:
             raise ConnectionLost(f"Redis unreachable during {name} on {queue!r}: {exc}") from exc
 
+    @connection_errors
     async def ping(self) -> None:
         try:
             await self.client.ping()
         except (RedisConnectionError, RedisTimeoutError) as exc:
             raise ConnectionLost(f"Redis unreachable: {exc}") from exc
 
+    @connection_errors
     async def close(self) -> None:
         if self.transport is not None:
             await self.transport.close()
@@ -148,11 +151,13 @@ class Engine:
 
     # -- producers ---------------------------------------------------------------------------
 
+    @connection_errors
     async def register_queue(self, queue: str) -> None:
         if queue not in self._registered:
             await self.client.sadd(registry_key(self.prefix), queue)
             self._registered.add(queue)
 
+    @connection_errors
     async def enqueue(self, queue: str, jobs: Sequence[NewJob]) -> list[bool]:
         """Store jobs atomically; per job True if stored, False if its id already existed.
         Concurrent callers on this loop share one script call (see ``batching``)."""
@@ -166,6 +171,7 @@ class Engine:
             )
         return await batcher.submit(jobs)
 
+    @connection_errors
     async def store(self, queue: str, jobs: Sequence[NewJob]) -> list[bool]:
         """One enqueue script call for exactly these jobs."""
         batch = orjson.dumps([job.args() for job in jobs]).decode()
@@ -177,18 +183,21 @@ class Engine:
     def _claim_args(self, n: int, worker: str, lease_ms: int, promote: int) -> list[Any]:
         return [n, worker, lease_ms, promote]
 
+    @connection_errors
     async def claim(
         self, queue: str, n: int, worker: str, lease_ms: int, promote: int = 1000
     ) -> ClaimResult:
         raw = await self._run("claim", queue, self._claim_args(n, worker, lease_ms, promote))
         return _parse_claim(raw)
 
+    @connection_errors
     async def complete(self, queue: str, done: Sequence[tuple[str, str, str]]) -> list[bool]:
         args: list[Any] = [len(done)]
         for item in done:
             args.extend(item)
         return [int(f) == 1 for f in await self._run("complete", queue, args)]
 
+    @connection_errors
     async def complete_and_claim(
         self,
         queue: str,
@@ -218,6 +227,7 @@ class Engine:
         claim = _parse_claim(results[-1]) if n > 0 else None
         return flags, claim
 
+    @connection_errors
     async def fail(
         self,
         queue: str,
@@ -232,6 +242,7 @@ class Engine:
         args = [job_id, token, error_json, action, retry_delay_ms or 0, reason]
         return int(await self._run("fail", queue, args)) == 1
 
+    @connection_errors
     async def reschedule(
         self, queue: str, job_id: str, token: str, delay_ms: int, message: str, hold_ms: int = 0
     ) -> int:
@@ -240,6 +251,7 @@ class Engine:
 
     # -- groups --------------------------------------------------------------------------------
 
+    @connection_errors
     async def group_action(
         self,
         queue: str,
@@ -255,6 +267,7 @@ class Engine:
         args = [action, group, concurrency, rate, weight]
         return int(await self._run("groups", queue, args)) == 1
 
+    @connection_errors
     async def group_states(self, queue: str, groups: Sequence[str]) -> list[dict[str, Any]]:
         """Waiting/active counts and flags of the given groups, in one round trip."""
         k = self.keys(queue)
@@ -287,6 +300,7 @@ class Engine:
             )
         return out
 
+    @connection_errors
     async def scan_groups(
         self, queue: str, cursor: int = 0, count: int = 100
     ) -> tuple[int, list[str]]:
@@ -294,12 +308,14 @@ class Engine:
         nxt, names = await self.client.sscan(self.keys(queue).base + "groups", cursor, count=count)
         return int(nxt), sorted(cast(list[str], names))
 
+    @connection_errors
     async def release(self, queue: str, items: Sequence[tuple[str, str]]) -> int:
         args: list[Any] = [len(items)]
         for item in items:
             args.extend(item)
         return int(await self._run("release", queue, args))
 
+    @connection_errors
     async def heartbeat(
         self, queue: str, lease_ms: int, items: Sequence[tuple[str, str]]
     ) -> tuple[list[str], list[str]]:
@@ -310,10 +326,12 @@ class Engine:
         lost, cancel = await self._run("heartbeat", queue, args)
         return list(lost), list(cancel)
 
+    @connection_errors
     async def reap(self, queue: str, limit: int = 500) -> tuple[int, int]:
         requeued, dead = await self._run("reap", queue, [limit])
         return int(requeued), int(dead)
 
+    @connection_errors
     async def touch(
         self,
         queue: str,
@@ -327,6 +345,7 @@ class Engine:
         args = [job_id, token, progress_json, log_line, max_log_lines]
         return int(await self._run("touch", queue, args)) == 1
 
+    @connection_errors
     async def wait_marker(self, queue: str, timeout_s: float) -> bool:
         """Block until a producer or a transition signals new work (or the timeout)."""
         try:
@@ -335,20 +354,24 @@ class Engine:
             raise ConnectionLost(f"Redis unreachable while waiting on {queue!r}: {exc}") from exc
         return got is not None
 
+    @connection_errors
     async def signal(self, queue: str) -> None:
         """Re-post a wake-up marker this worker consumed but could not use."""
         await self.client.zadd(self.keys(queue).marker, {"m": 0})
 
     # -- readers -----------------------------------------------------------------------------
 
+    @connection_errors
     async def watch(self, queue: str, job_id: str) -> str | None:
         state = await self._run("watch", queue, [job_id])
         return state or None
 
+    @connection_errors
     async def wait_done(self, queue: str, job_id: str, timeout_s: float) -> bool:
         got = await self.client.blpop([self.keys(queue).done(job_id)], timeout=timeout_s)
         return got is not None
 
+    @connection_errors
     async def get_job(self, queue: str, job_id: str) -> dict[str, str] | None:
         """The job hash, with its payload (kept in its own key) as field ``d``."""
         k = self.keys(queue)
@@ -362,12 +385,15 @@ class Engine:
             raw["d"] = payload
         return cast(dict[str, str], raw)
 
+    @connection_errors
     async def job_field(self, queue: str, job_id: str, field: str) -> str | None:
         return cast(str | None, await self.client.hget(self.keys(queue).job(job_id), field))
 
+    @connection_errors
     async def job_logs(self, queue: str, job_id: str, start: int = 0, end: int = -1) -> list[str]:
         return cast(list[str], await self.client.lrange(self.keys(queue).log(job_id), start, end))
 
+    @connection_errors
     async def counts(self, queue: str) -> dict[str, int]:
         """Jobs per state and the queue's flags, in one round trip."""
         k = self.keys(queue)
@@ -387,10 +413,12 @@ class Engine:
             "dead_trimmed": int(meta[3] or 0),
         }
 
+    @connection_errors
     async def queues(self) -> list[str]:
         names = cast(set[str], await self.client.smembers(registry_key(self.prefix)))
         return sorted(names)
 
+    @connection_errors
     async def set_paused(self, queue: str, paused: bool) -> None:
         k = self.keys(queue)
         await self.register_queue(queue)
@@ -400,6 +428,7 @@ class Engine:
             await self.client.hdel(k.meta, "paused")
             await self.signal(queue)
 
+    @connection_errors
     async def configure(self, queue: str, **limits: int) -> None:
         """Queue-wide settings: retention (completed_age, completed_max, dead_age, dead_max) and
         limits (gconc: running jobs per group; grate_n/grate_w: starts per window per group;
@@ -423,6 +452,7 @@ class Engine:
         await self.register_queue(queue)
         await self.client.hset(self.keys(queue).meta, mapping=dict(limits))  # type: ignore[arg-type]
 
+    @connection_errors
     async def ids_in(self, queue: str, state: str, start: int = 0, end: int = -1) -> list[str]:
         k = self.keys(queue)
         key = {"delayed": k.delayed, "active": k.active, "completed": k.completed, "dead": k.dead}

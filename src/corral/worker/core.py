@@ -293,9 +293,12 @@ class Worker:
                     await engine.signal(q)  # we are full: let another worker have it
 
     async def _all_empty(self, engine: Engine) -> bool:
+        """Burst mode is done when nothing waits or is scheduled; jobs that other workers are
+        running are theirs to finish (waiting for them would keep every burst worker alive
+        until the slowest one ends)."""
         for q in self.queues:
             c = await engine.counts(q)
-            if c["waiting"] or c["delayed"] or c["active"]:
+            if c["waiting"] or c["delayed"]:
                 return False
         return True
 
