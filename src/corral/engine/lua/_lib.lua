@@ -10,6 +10,13 @@ local EVENTS_MAX = 10000
 local TRIM_BATCH = 100
 local DAY = 86400000
 
+-- Commands with many arguments go out in chunks: Lua's unpack() is bounded by its C stack.
+local function call_chunked(cmd, key, items, step)
+  for i = 1, #items, step do
+    redis.call(cmd, key, unpack(items, i, math.min(i + step - 1, #items)))
+  end
+end
+
 local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)

@@ -71,44 +71,59 @@ while got < want and guard > 0 do
     end
   end
   if not skip then
-    local popped = redis.call('ZPOPMIN', wkey)
-    if #popped == 0 then
+    -- One group ready and nothing limiting it: take every job wanted in one pop (the common
+    -- ungrouped case). Otherwise one job per turn, so groups alternate.
+    local take = 1
+    if qn == 0 and gn == 0 and (group == '' or group_concurrency(base, group) == 0)
+        and redis.call('ZCARD', base .. 'ready') == 1 then
+      take = want - got
+    end
+    local popped = redis.call('ZPOPMIN', wkey, take)
+    local count = #popped / 2
+    if count == 0 then
       redis.call('ZREM', base .. 'ready', group)
     else
-      redis.call('HINCRBY', meta, 'waiting', -1)
+      redis.call('HINCRBY', meta, 'waiting', -count)
       redis.call('HSET', meta, 'vt', head[2])
-      local id = popped[1]
-      local jkey = base .. 'j:' .. id
-      local f = redis.call('HMGET', jkey, 'n', 'd', 'a', 'ma', 'o', 'ct', 'rs')
-      f[2] = redis.call('GET', base .. 'd:' .. id) or f[2] -- a hand-written hash may hold 'd'
-      f[3] = f[3] or '0' -- no attempt yet
-      if f[1] and f[2] and tonumber(f[3]) and tonumber(f[4]) then
-        local token = tostring(redis.call('HINCRBY', meta, 'token', 1))
-        local attempt = tonumber(f[3]) + 1
-        redis.call('HSET', jkey, 'st', 'active', 'tk', token, 'wk', worker, 'a', attempt, 'sa', now)
-        redis.call('ZADD', base .. 'active', now + lease, id)
-        if group ~= '' then
-          redis.call('HINCRBY', base .. 'gactive', group, 1)
-          if gn > 0 then rate_take(base .. 'rl:' .. group, gw, now, id .. ':' .. token) end
+      local first_token = redis.call('HINCRBY', meta, 'token', count) - count
+      local leased, in_group = {}, 0
+      for k = 1, count do
+        local id = popped[2 * k - 1]
+        local jkey = base .. 'j:' .. id
+        local f = redis.call('HMGET', jkey, 'n', 'd', 'a', 'ma', 'o', 'ct', 'rs')
+        f[2] = redis.call('GET', base .. 'd:' .. id) or f[2] -- a hand-written hash may hold 'd'
+        f[3] = f[3] or '0' -- no attempt yet
+        if f[1] and f[2] and tonumber(f[3]) and tonumber(f[4]) then
+          local token = tostring(first_token + k)
+          local attempt = tonumber(f[3]) + 1
+          redis.call('HSET', jkey, 'st', 'active', 'tk', token, 'wk', worker, 'a', attempt, 'sa', now)
+          leased[#leased + 1] = now + lease
+          leased[#leased + 1] = id
+          if group ~= '' then
+            in_group = in_group + 1
+            if gn > 0 then rate_take(base .. 'rl:' .. group, gw, now, id .. ':' .. token) end
+          end
+          if qn > 0 then rate_take(base .. 'rlq', qw, now, id .. ':' .. token) end
+          local n = #out
+          out[n + 1] = id
+          out[n + 2] = f[1]
+          out[n + 3] = f[2]
+          out[n + 4] = attempt
+          out[n + 5] = tonumber(f[4])
+          out[n + 6] = f[5] or '{}'
+          out[n + 7] = token
+          out[n + 8] = group
+          out[n + 9] = tonumber(f[6]) or 0 -- a garbled timestamp must not break the claimer
+          out[n + 10] = tonumber(f[7]) or 0
+          got = got + 1
+        elseif redis.call('EXISTS', jkey) == 1 then
+          record_error(jkey, cjson.encode({type = 'MalformedJob', attempt = 0, at = now,
+            message = 'job hash is missing name, payload or attempt fields', traceback = ''}))
+          to_dead(base, jkey, id, 'malformed', now)
         end
-        if qn > 0 then rate_take(base .. 'rlq', qw, now, id .. ':' .. token) end
-        local n = #out
-        out[n + 1] = id
-        out[n + 2] = f[1]
-        out[n + 3] = f[2]
-        out[n + 4] = attempt
-        out[n + 5] = tonumber(f[4])
-        out[n + 6] = f[5] or '{}'
-        out[n + 7] = token
-        out[n + 8] = group
-        out[n + 9] = tonumber(f[6]) or 0 -- a garbled timestamp must not break the claimer
-        out[n + 10] = tonumber(f[7]) or 0
-        got = got + 1
-      elseif redis.call('EXISTS', jkey) == 1 then
-        record_error(jkey, cjson.encode({type = 'MalformedJob', attempt = 0, at = now,
-          message = 'job hash is missing name, payload or attempt fields', traceback = ''}))
-        to_dead(base, jkey, id, 'malformed', now)
       end
+      call_chunked('ZADD', base .. 'active', leased, 2000)
+      if in_group > 0 then redis.call('HINCRBY', base .. 'gactive', group, in_group) end
       if redis.call('ZCARD', wkey) == 0 or (group ~= '' and group_at_limit(base, group)) then
         redis.call('ZREM', base .. 'ready', group)
       else
