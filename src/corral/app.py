@@ -18,6 +18,7 @@ from corral.engine.connection import make_client
 from corral.engine.keys import check_queue_name
 from corral.engine.transport import Transport
 from corral.errors import ConfigError, JobNotFound
+from corral.filters import int_field
 from corral.job import ErrorRecord, JobInfo, JobOptions, JobState, check_group
 from corral.jobs import GroupSpec, JobFunction, JobHandle, Mode, PreparedJob, infer_mode
 from corral.portal import Portal
@@ -250,20 +251,11 @@ class App:
         return job_info(queue, job_id, raw)
 
 
-def _int(value: Any, default: int) -> int:
-    """A number field of a job hash; a missing or garbled value (malformed job) reads as
-    ``default`` so such jobs can still be inspected."""
-    try:
-        return int(value) if value not in (None, "") else default
-    except (TypeError, ValueError):
-        return default
-
-
 def job_info(queue: str, job_id: str, raw: dict[str, str]) -> JobInfo:
     """Build the read model from a job hash (tolerates missing fields of malformed jobs)."""
     errors = [
         ErrorRecord(
-            attempt=_int(e.get("attempt"), 0),
+            attempt=int_field(e.get("attempt"), 0),
             type=str(e.get("type", "")),
             message=str(e.get("message", "")),
             traceback=str(e.get("traceback", "")),
@@ -284,9 +276,9 @@ def job_info(queue: str, job_id: str, raw: dict[str, str]) -> JobInfo:
         state=state,
         payload=from_json(raw.get("d")),
         group=raw.get("g") or None,
-        priority=_int(raw.get("p"), 0),
-        attempt=_int(raw.get("a"), 0),
-        max_attempts=_int(raw.get("ma"), 1),
+        priority=int_field(raw.get("p"), 0),
+        attempt=int_field(raw.get("a"), 0),
+        max_attempts=int_field(raw.get("ma"), 1),
         created_at=from_epoch_ms(raw.get("ct")),
         started_at=from_epoch_ms(raw.get("sa")),
         finished_at=from_epoch_ms(raw.get("fa")),
@@ -295,8 +287,8 @@ def job_info(queue: str, job_id: str, raw: dict[str, str]) -> JobInfo:
         errors=errors,
         dead_reason=raw.get("dr"),
         worker=raw.get("wk"),
-        reschedules=_int(raw.get("rs"), 0),
-        stalls=_int(raw.get("sl"), 0),
+        reschedules=int_field(raw.get("rs"), 0),
+        stalls=int_field(raw.get("sl"), 0),
         options=from_json(raw.get("o"), {}),
         cancellation=from_json(raw.get("cx")),
         replays=from_json(raw.get("rp"), []),

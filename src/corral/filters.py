@@ -11,7 +11,9 @@ from corral.errors import ConfigError
 from corral.schedule import from_epoch_ms
 
 
-def _int(value: Any, default: int = 0) -> int:
+def int_field(value: Any, default: int = 0) -> int:
+    """A number field of a job hash; a missing or garbled value (malformed job) reads as
+    ``default`` so such jobs can still be inspected."""
     try:
         return int(value) if value not in (None, "") else default
     except (TypeError, ValueError):
@@ -48,9 +50,9 @@ class JobSummary:
             name=raw.get("n", ""),
             state=raw.get("st", "?"),
             group=raw.get("g") or None,
-            priority=_int(raw.get("p")),
-            attempt=_int(raw.get("a")),
-            max_attempts=_int(raw.get("ma"), 1),
+            priority=int_field(raw.get("p")),
+            attempt=int_field(raw.get("a")),
+            max_attempts=int_field(raw.get("ma"), 1),
             created_at=from_epoch_ms(raw.get("ct")),
             started_at=from_epoch_ms(raw.get("sa")),
             finished_at=from_epoch_ms(raw.get("fa")),
@@ -58,7 +60,7 @@ class JobSummary:
             error_message=err.get("message"),
             dead_reason=raw.get("dr"),
             worker=raw.get("wk"),
-            reschedules=_int(raw.get("rs")),
+            reschedules=int_field(raw.get("rs")),
         )
 
     def to_dict(self) -> dict[str, Any]:

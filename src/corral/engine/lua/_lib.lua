@@ -116,6 +116,16 @@ end
 
 -- A job of this group left active: free its slot, let the group be served again, and forget
 -- groups with nothing left.
+-- Back to its group's waiting set now, or to the delayed set until now + delay.
+local function requeue_after(base, jkey, id, delay, now)
+  if delay > 0 then
+    redis.call('HSET', jkey, 'st', 'delayed')
+    redis.call('ZADD', base .. 'delayed', now + delay, id)
+  else
+    requeue(base, jkey, id)
+  end
+end
+
 local function release_group(base, group)
   if group and group ~= '' then
     local left = redis.call('HINCRBY', base .. 'gactive', group, -1)

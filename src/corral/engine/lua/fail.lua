@@ -11,13 +11,7 @@ leave_active(base, jkey, id)
 record_error(jkey, ARGV[4])
 if ARGV[5] == 'retry' then
   redis.call('HDEL', jkey, 'tk', 'wk')
-  local delay = tonumber(ARGV[6]) or 0
-  if delay > 0 then
-    redis.call('HSET', jkey, 'st', 'delayed')
-    redis.call('ZADD', base .. 'delayed', now + delay, id)
-  else
-    requeue(base, jkey, id)
-  end
+  requeue_after(base, jkey, id, tonumber(ARGV[6]) or 0, now)
   emit(base, 'retrying', id)
   wake(base)
 else

@@ -32,12 +32,7 @@ if hold > 0 and group ~= '' then
   return 1
 end
 if hold > delay then delay = hold end
-if delay > 0 then
-  redis.call('HSET', jkey, 'st', 'delayed')
-  redis.call('ZADD', base .. 'delayed', now + delay, id)
-else
-  requeue(base, jkey, id)
-end
+requeue_after(base, jkey, id, delay, now)
 emit(base, 'rescheduled', id)
 wake(base)
 return 1
