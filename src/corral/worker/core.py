@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import ValidationError
 
-from corral.codec import describe, from_json, to_json
+from corral.codec import describe, from_json
 from corral.context import JobContext
 from corral.engine import Claimed, Engine
 from corral.engine.keys import check_queue_name
@@ -27,10 +27,12 @@ from corral.engine.ops import Ops
 from corral.errors import ConfigError, ConnectionLost, CorralError, RateLimited, Retry
 from corral.ids import new_job_id
 from corral.job import DeadReason
+from corral.worker.order import QueueOrder
 from corral.worker.outcome import decide, error_json, exception_json
 from corral.worker.process import RemoteError
 from corral.worker.runners import Runners
 from corral.worker.stats import WorkerStats
+from corral.worker.updates import Updates, cancel_and_wait
 
 if TYPE_CHECKING:
     from corral.app import App
@@ -51,94 +53,6 @@ class _Running:
     ctx: JobContext
     task: asyncio.Task[None]
     cancel_requested: bool = False
-
-
-class QueueOrder:
-    """Which queue gets first pick of free slots: fixed order (strict) or smooth weighted
-    round-robin, so a low tier keeps progressing under a flood of high-tier work."""
-
-    def __init__(self, queues: Sequence[str], weights: Mapping[str, int] | None) -> None:
-        self.queues = list(queues)
-        self.weights = {q: int((weights or {}).get(q, 1)) for q in queues}
-        if any(w <= 0 for w in self.weights.values()):
-            raise ConfigError(f"queue weights must be positive integers, got {self.weights}")
-        self.weighted = weights is not None
-        self._current = dict.fromkeys(queues, 0)
-
-    def next(self) -> list[str]:
-        if not self.weighted or len(self.queues) == 1:
-            return self.queues
-        total = sum(self.weights.values())
-        for q in self.queues:
-            self._current[q] += self.weights[q]
-        first = max(self.queues, key=lambda q: self._current[q])
-        self._current[first] -= total
-        return [first, *(q for q in self.queues if q != first)]
-
-
-async def cancel_and_wait(tasks: Sequence[asyncio.Future[Any]]) -> None:
-    """Cancel tasks and wait until they end, cancelling again any that swallowed the request:
-    on Python 3.11 ``asyncio.wait_for`` (used inside redis-py) loses a cancel that races the
-    reply it was waiting for, and a helper loop would then run forever."""
-    pending = {t for t in tasks if not t.done()}
-    while pending:
-        for task in pending:
-            task.cancel()
-        _, pending = await asyncio.wait(pending, timeout=0.5)
-    for task in tasks:
-        if not task.cancelled():
-            task.exception()  # retrieved: a helper's error was logged where it happened
-
-
-class _Updates:
-    """Progress and log writes of one attempt (``JobContext.writer``), callable from the loop,
-    a worker thread or the process-pool reader. They are sent one at a time, in call order,
-    so log lines keep their order and the last progress wins; the worker awaits ``flush()``
-    before recording the outcome, so a write made just before ``return`` is not lost."""
-
-    def __init__(
-        self, engine: Engine, queue: str, job: Claimed, background: set[asyncio.Task[Any]]
-    ) -> None:
-        self._engine = engine
-        self._queue = queue
-        self._job = job
-        self._background = background
-        self._loop = asyncio.get_running_loop()
-        self._last: asyncio.Task[None] | None = None
-
-    def write(self, progress: Any, line: str) -> None:
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is self._loop:
-            self._schedule(progress, line)
-        else:  # call_soon_threadsafe keeps the calling thread's order
-            self._loop.call_soon_threadsafe(self._schedule, progress, line)
-
-    def _schedule(self, progress: Any, line: str) -> None:
-        task = self._loop.create_task(self._send(self._last, progress, line))
-        self._last = task
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
-    async def _send(self, previous: asyncio.Task[None] | None, progress: Any, line: str) -> None:
-        if previous is not None:
-            await asyncio.wait([previous])
-        try:
-            await self._engine.touch(
-                self._queue,
-                self._job.id,
-                self._job.token,
-                progress_json="" if progress is None else to_json(progress),
-                log_line=line,
-            )
-        except CorralError as exc:
-            log.warning("job %s: progress/log update not written: %s", self._job.id, exc)
-
-    async def flush(self) -> None:
-        if self._last is not None:
-            await asyncio.wait([self._last])
 
 
 class Worker:
@@ -310,7 +224,7 @@ class Worker:
     # -- running one job -----------------------------------------------------------------------
 
     def _start(self, engine: Engine, queue: str, job: Claimed) -> None:
-        updates = _Updates(engine, queue, job, self._background)
+        updates = Updates(engine, queue, job, self._background)
         ctx = JobContext(
             id=job.id,
             queue=queue,
@@ -327,7 +241,7 @@ class Worker:
         self.stats.by_job[job.name] += 1
 
     async def _execute(
-        self, engine: Engine, queue: str, job: Claimed, ctx: JobContext, updates: _Updates
+        self, engine: Engine, queue: str, job: Claimed, ctx: JobContext, updates: Updates
     ) -> None:
         try:
             await self._attempt(engine, queue, job, ctx, updates)
@@ -343,7 +257,7 @@ class Worker:
             self._wake.set()
 
     async def _attempt(
-        self, engine: Engine, queue: str, job: Claimed, ctx: JobContext, updates: _Updates
+        self, engine: Engine, queue: str, job: Claimed, ctx: JobContext, updates: Updates
     ) -> None:
         job_fn = self.app.registry.get(job.name)
         if job_fn is None:
