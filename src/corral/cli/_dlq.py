@@ -33,7 +33,7 @@ from corral.cli._jobs import (
     PrefixOpt,
     SinceOpt,
     UntilOpt,
-    show_job,
+    print_job,
     summary_table,
 )
 from corral.errors import ConfigError
@@ -76,17 +76,7 @@ def show(
     queue: QueueArg, job_id: IdArg, url: UrlOption = None, as_json: JsonOption = False
 ) -> None:
     """One dead job with its full error history and tracebacks."""
-    app = ops_app(url)
-
-    async def fetch() -> tuple[Any, list[str]]:
-        q = app.queue(queue)
-        return await q.dead_letters.get(job_id), await q.logs(job_id)
-
-    info, logs = run(app, fetch)
-    if as_json:
-        print_json({**to_plain(info), "logs": logs})
-    else:
-        show_job(info, logs)
+    print_job(url, queue, job_id, as_json, dead_only=True)
 
 
 @dlq_cli.command()

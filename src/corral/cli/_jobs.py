@@ -23,6 +23,7 @@ from corral.cli._common import (
     print_json,
     run,
     short,
+    to_plain,
 )
 from corral.engine.ops import LISTABLE
 from corral.filters import JobFilter, JobSummary
@@ -53,6 +54,24 @@ def summary_table(title: str, jobs: list[JobSummary]) -> Table:
         cells = (j.id, j.name, j.state, j.group or "", f"{j.attempt}/{j.max_attempts}")
         table.add_row(*(escape(c) for c in (*cells, ago(when), err)))
     return table
+
+
+def print_job(
+    url: str | None, queue: str, job_id: str, as_json: bool, *, dead_only: bool = False
+) -> None:
+    """`jobs show` and `dlq show`: one job with its errors and log, for humans or as JSON."""
+    app = ops_app(url)
+
+    async def fetch() -> tuple[JobInfo, list[str]]:
+        q = app.queue(queue)
+        info = await (q.dead_letters.get(job_id) if dead_only else q.get(job_id))
+        return info, await q.logs(job_id)
+
+    info, logs = run(app, fetch)
+    if as_json:
+        print_json({**to_plain(info), "logs": logs})
+    else:
+        show_job(info, logs)
 
 
 def show_job(info: JobInfo, logs: list[str]) -> None:
@@ -111,19 +130,7 @@ def show(
     queue: QueueArg, job_id: IdArg, url: UrlOption = None, as_json: JsonOption = False
 ) -> None:
     """Everything about one job, with full tracebacks and its log."""
-    app = ops_app(url)
-
-    async def fetch() -> tuple[JobInfo, list[str]]:
-        q = app.queue(queue)
-        return await q.get(job_id), await q.logs(job_id)
-
-    info, logs = run(app, fetch)
-    if as_json:
-        from corral.cli._common import to_plain
-
-        print_json({**to_plain(info), "logs": logs})
-    else:
-        show_job(info, logs)
+    print_job(url, queue, job_id, as_json)
 
 
 @jobs_cli.command()
