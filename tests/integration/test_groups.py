@@ -41,7 +41,12 @@ async def tapp(server: EmbeddedServer, prefix: str) -> AsyncIterator[App]:
 
 @contextmanager
 def workers(
-    server: EmbeddedServer, prefix: str, count: int = 2, concurrency: int = 4, lease_ms: int = 5000
+    server: EmbeddedServer,
+    prefix: str,
+    count: int = 2,
+    concurrency: int = 4,
+    lease_ms: int = 5000,
+    extra: tuple[str, ...] = (),
 ) -> Iterator[list[subprocess.Popen[bytes]]]:
     env = {
         **os.environ,
@@ -57,6 +62,7 @@ def workers(
         "tests.jobs.tenant_jobs:app",
         "-c",
         str(concurrency),
+        *extra,
     ]
     procs = [
         subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -283,3 +289,23 @@ async def test_non_positive_group_limits_refused(tapp: App) -> None:
         await tapp.queue("tenants").group("a").set_limits(concurrency=-1)
     with pytest.raises(ConfigError):
         await tapp.queue("tenants").group("a").set_limits(weight=0)
+
+
+async def test_weighted_tiers_keep_the_low_tier_moving(
+    tapp: App, server: EmbeddedServer, prefix: str
+) -> None:
+    """Two worker processes serve a critical and a low tier 3:1 by weight: under a flood of
+    critical work the low tier still finishes long before the flood does."""
+    job = tenant_jobs.tenant_task
+    flood = [Task(shop="c", n=i, sleep_ms=5) for i in range(400)]
+    critical = await tapp.enqueue_many(
+        [job.with_options(queue="critical").prepare(t) for t in flood]
+    )
+    trickle = [Task(shop="l", n=i, sleep_ms=5) for i in range(20)]
+    low = await tapp.enqueue_many([job.with_options(queue="low").prepare(t) for t in trickle])
+    tiers = ("-q", "critical", "-q", "low", "-w", "critical=3", "-w", "low=1")
+    with workers(server, prefix, 2, 2, extra=tiers):
+        await wait_all(low, timeout=60)
+        left = (await tapp.queue("critical").counts()).pending
+        await wait_all(critical, timeout=120)
+    assert left > 100, f"the low tier only finished once the flood was nearly done ({left} left)"
