@@ -56,6 +56,17 @@ def summary_table(title: str, jobs: list[JobSummary]) -> Table:
     return table
 
 
+def outcome(result: dict[str, Any], as_json: bool, done: str, not_done: str) -> None:
+    """Report a one-job action; exit 1 when there was nothing to act on."""
+    ok = all(v is not False for v in result.values())
+    if as_json:
+        print_json(result)
+    else:
+        console.print(done if ok else not_done)
+    if not ok:
+        raise typer.Exit(1)
+
+
 def print_job(
     url: str | None, queue: str, job_id: str, as_json: bool, *, dead_only: bool = False
 ) -> None:
@@ -212,11 +223,12 @@ def retry(
     """Run a dead (failed or cancelled) job again now."""
     app = ops_app(url)
     ok = run(app, lambda: app.queue(queue).retry(job_id))
-    print_json({"id": job_id, "retried": ok}) if as_json else console.print(
-        f"{job_id}: {'retrying' if ok else 'not dead: nothing to retry'}"
+    outcome(
+        {"id": job_id, "retried": ok},
+        as_json,
+        f"{job_id}: retrying",
+        f"{job_id}: not dead, nothing to retry",
     )
-    if not ok:
-        raise typer.Exit(1)
 
 
 @jobs_cli.command("rm")
@@ -231,11 +243,7 @@ def remove(
     confirm(f"Delete job {job_id}?", yes)
     app = ops_app(url)
     ok = run(app, lambda: app.queue(queue).remove(job_id))
-    print_json({"id": job_id, "removed": ok}) if as_json else console.print(
-        f"{job_id}: {'removed' if ok else 'not found'}"
-    )
-    if not ok:
-        raise typer.Exit(1)
+    outcome({"id": job_id, "removed": ok}, as_json, f"{job_id}: removed", f"{job_id}: not found")
 
 
 @jobs_cli.command()
@@ -245,11 +253,9 @@ def promote(
     """Run a delayed job now."""
     app = ops_app(url)
     ok = run(app, lambda: app.queue(queue).promote(job_id))
-    print_json({"id": job_id, "promoted": ok}) if as_json else console.print(
-        f"{job_id}: {'promoted' if ok else 'not delayed'}"
+    outcome(
+        {"id": job_id, "promoted": ok}, as_json, f"{job_id}: promoted", f"{job_id}: not delayed"
     )
-    if not ok:
-        raise typer.Exit(1)
 
 
 @jobs_cli.command()
@@ -263,8 +269,9 @@ def priority(
     """Change a waiting or delayed job's priority."""
     app = ops_app(url)
     ok = run(app, lambda: app.queue(queue).set_priority(job_id, value))
-    print_json({"id": job_id, "priority": value, "changed": ok}) if as_json else console.print(
-        f"{job_id}: {'priority ' + str(value) if ok else 'not waiting or delayed'}"
+    outcome(
+        {"id": job_id, "priority": value, "changed": ok},
+        as_json,
+        f"{job_id}: priority {value}",
+        f"{job_id}: not waiting or delayed",
     )
-    if not ok:
-        raise typer.Exit(1)
