@@ -7,7 +7,9 @@ keys; tests that kill or restart a server start their own with ``fresh_server``.
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import subprocess
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -24,9 +26,16 @@ def _server_binaries() -> dict[str, Path]:
     found: dict[str, Path] = {}
     if "valkey" in wanted:
         found["valkey"] = find_server_binary()
-    if "redis" in wanted and shutil.which("redis-server"):
-        found["redis"] = Path(shutil.which("redis-server") or "")
+    server = shutil.which("redis-server")
+    if "redis" in wanted and server and _version(server) >= (6, 2):  # we need ZADD GT/LT
+        found["redis"] = Path(server)
     return found
+
+
+def _version(binary: str) -> tuple[int, ...]:
+    out = subprocess.run([binary, "--version"], capture_output=True, text=True).stdout
+    match = re.search(r"v=(\d+)\.(\d+)", out)
+    return (int(match.group(1)), int(match.group(2))) if match else (0, 0)
 
 
 BINARIES = _server_binaries()

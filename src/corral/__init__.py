@@ -22,6 +22,7 @@ from corral.errors import (
     RateLimited,
     ResultTimeout,
     Retry,
+    ServerError,
 )
 from corral.filters import JobFilter, JobSummary
 from corral.groups import GroupState, RateLimit
@@ -74,6 +75,7 @@ __all__ = [
     "ResultTimeout",
     "Retry",
     "RetryPolicy",
+    "ServerError",
     "Settings",
     "Worker",
     "WorkerStats",

@@ -1,8 +1,8 @@
 """Guard process for the embedded server: ``python -m corral._guard PARENT DIR OWNS -- CMD...``.
 
 Runs CMD (the server) and ends it, removing DIR if OWNS is 1, when it receives SIGTERM or
-SIGINT, when its parent PID is gone, or when the server exits. The kernel sends the guard SIGTERM
-when the parent dies (PR_SET_PDEATHSIG); polling the parent covers the race before that is set.
+SIGINT, when its parent PID is gone (polled every 0.1 s), or when the server exits. The server
+itself gets PR_SET_PDEATHSIG against the guard (whose main thread is the one that starts it).
 """
 
 from __future__ import annotations
@@ -28,7 +28,9 @@ def _die_with_parent(sig: int) -> None:
 def main(argv: list[str]) -> int:
     parent, directory, owns = int(argv[0]), argv[1], argv[2] == "1"
     cmd = argv[argv.index("--") + 1 :]
-    _die_with_parent(signal.SIGTERM)
+    # No PR_SET_PDEATHSIG for the guard itself: Linux sends it when the *thread* that started
+    # the guard ends (e.g. a thread-pool worker), not the process. Polling the parent pid
+    # (reparenting happens only when the whole process is gone) is what we rely on.
     stop = False
 
     def on_signal(signum: int, frame: object) -> None:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from corral.codec import to_json
 from corral.engine.ops import Ops
-from corral.errors import ConfigError, JobNotFound
+from corral.errors import ConfigError, JobNotFound, PayloadError
 from corral.filters import JobFilter, JobSummary
 from corral.job import JobInfo
 
@@ -76,6 +76,9 @@ class DeadLetters:
                 )
             text = payload if isinstance(payload, str) else to_json(payload)
             raw = job_fn.codec.dumps(job_fn.codec.validate_json(text))
+            limit = self.queue.app.settings.max_payload_bytes
+            if len(raw.encode()) > limit:
+                raise PayloadError(f"edited payload is over the limit of {limit} bytes")
         ops = await self._ops()
         return await ops.replay(self.queue.name, [job_id], by or operator(), raw) == 1
 
@@ -96,34 +99,26 @@ class DeadLetters:
             raise ConfigError(f"rate must be positive, got {rate}")
         ops = await self._ops()
         who = by or operator()
-        total = await self.count(where)
-        matched = replayed = 0
-        offset = 0
-        batch_size = BATCH if rate is None else max(1, min(BATCH, int(rate)))
-        loop = asyncio.get_running_loop()
-        while True:
-            ids = await ops.list_ids(self.queue.name, "dead", offset, BATCH, newest_first=False)
-            if not ids:
-                break
-            rows = await ops.summaries(self.queue.name, ids)
-            chosen = [
+        # Snapshot the matching ids first: jobs that die again while the replay runs join the
+        # end of the dead set, and must not be replayed again by this same call.
+        ids: list[str] = []
+        async for rows in ops.scan_state(self.queue.name, "dead"):
+            ids += [
                 r["id"] for r in rows if where is None or where.matches(JobSummary.from_fields(r))
             ]
-            matched += len(chosen)
-            if dry_run:
-                offset += len(ids)
-                continue
-            moved = 0
-            for start in range(0, len(chosen), batch_size):
-                began = loop.time()
-                part = chosen[start : start + batch_size]
-                moved += await ops.replay(self.queue.name, part, who)
-                if progress:
-                    progress(replayed + moved, total)
-                if rate is not None:
-                    await asyncio.sleep(max(0.0, len(part) / rate - (loop.time() - began)))
-            replayed += moved
-            offset += len(ids) - moved
+        matched, replayed = len(ids), 0
+        if dry_run:
+            return ReplayReport(replayed=0, matched=matched)
+        batch_size = BATCH if rate is None else max(1, min(BATCH, int(rate)))
+        loop = asyncio.get_running_loop()
+        for start in range(0, len(ids), batch_size):
+            began = loop.time()
+            part = ids[start : start + batch_size]
+            replayed += await ops.replay(self.queue.name, part, who)
+            if progress:
+                progress(replayed, matched)
+            if rate is not None:
+                await asyncio.sleep(max(0.0, len(part) / rate - (loop.time() - began)))
         return ReplayReport(replayed=replayed, matched=matched)
 
     async def purge(

@@ -6,6 +6,7 @@
     ├── ConfigError            bad settings, URL, or job definition (raised at start-up)
     ├── PayloadError           enqueue arguments that fail validation or exceed the size limit
     ├── ConnectionLost         Redis could not be reached after the configured retries
+    ├── ServerError            Redis refused a command (out of memory, read-only replica, ...)
     ├── EmbeddedServerError    the embedded server could not be found or started
     ├── JobNotFound            no job with that id (never existed, or trimmed by retention)
     ├── JobFailed              ``handle.result()`` on a job that ended in the dead-letter set
@@ -49,6 +50,11 @@ class PayloadError(CorralError, ValueError):
 
 class ConnectionLost(CorralError, ConnectionError):
     """Redis stayed unreachable after the configured retries."""
+
+
+class ServerError(CorralError):
+    """Redis refused a command: out of memory (maxmemory), a read-only replica after a
+    failover, a busy script, ... The message is the server's."""
 
 
 class EmbeddedServerError(CorralError):

@@ -174,3 +174,18 @@ async def test_dead_set_is_trimmed_by_age(
     assert raw.zrange(keys.dead, 0, -1) == ["new"]
     assert raw.exists(keys.job("old")) == 0
     assert (await engine.counts(Q))["dead_trimmed"] == 1
+
+
+async def test_a_job_cancelled_while_running_is_not_retried(
+    engine: Engine, raw: redis.Redis
+) -> None:
+    from corral.engine.ops import Ops
+
+    await add(engine, new_job("a"))
+    job = await claim_one(engine)
+    assert await Ops(engine).cancel(Q, "a", "ops", "stop it") == 2
+    err = '{"type": "ValueError", "message": "boom", "traceback": "", "attempt": 1, "at": 0}'
+    assert await engine.fail(Q, "a", job.token, err, retry_delay_ms=0) is True
+    assert raw.hget(engine.keys(Q).job("a"), "st") == "cancelled"
+    assert raw.hget(engine.keys(Q).job("a"), "dr") == "cancelled"
+    assert await claim(engine, 5) == []

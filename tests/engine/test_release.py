@@ -76,3 +76,16 @@ async def test_releasing_twice_counts_once(engine: Engine) -> None:
 async def test_release_nothing(engine: Engine, keys: QueueKeys, raw: redis.Redis) -> None:
     assert await engine.release(Q, []) == 0
     assert raw.exists(keys.marker) == 0
+
+
+async def test_a_job_cancelled_while_running_is_not_handed_back(
+    engine: Engine, raw: redis.Redis
+) -> None:
+    from corral.engine.ops import Ops
+
+    await add(engine, new_job("a"))
+    job = await claim_one(engine)
+    await Ops(engine).cancel(Q, "a", "ops", "stop it")
+    await engine.release(Q, [("a", job.token)])
+    assert raw.hget(engine.keys(Q).job("a"), "st") == "cancelled"
+    assert await claim(engine, 5) == []

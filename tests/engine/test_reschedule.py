@@ -202,3 +202,15 @@ async def test_hold_counts_as_a_reschedule(
     assert await engine.reschedule(Q, "a", job.token, 0, "", hold_ms=60_000) == 2
     assert raw.hget(keys.job("a"), "dr") == "rescheduled_too_often"
     assert raw.zcard(keys.base + "limited") == 0
+
+
+async def test_a_job_cancelled_while_running_is_not_rescheduled(
+    engine: Engine, raw: redis.Redis
+) -> None:
+    from corral.engine.ops import Ops
+
+    await add(engine, new_job("a"))
+    job = await claim_one(engine)
+    await Ops(engine).cancel(Q, "a", "ops", "stop it")
+    assert await engine.reschedule(Q, "a", job.token, 0, "429") == 2
+    assert raw.hget(engine.keys(Q).job("a"), "st") == "cancelled"

@@ -11,7 +11,7 @@ from redis.exceptions import ResponseError
 from corral.engine import Engine
 from corral.engine.keys import QueueKeys
 from corral.engine.scripts import SCRIPT_NAMES, ScriptRunner, load_scripts, translate
-from corral.errors import PayloadError
+from corral.errors import PayloadError, ServerError
 
 from .helpers import Q, add, claim, claim_one, new_job, queue_keys
 
@@ -28,12 +28,13 @@ def test_every_script_is_loaded_with_the_library_prepended() -> None:
     assert len({s.sha for s in scripts.values()}) == len(scripts)
 
 
-def test_translate_maps_codes_and_passes_the_rest_through() -> None:
+def test_translate_maps_codes_and_wraps_the_rest() -> None:
     mapped = translate(ResponseError("ERR_BAD_JOB empty id or name"))
     assert isinstance(mapped, PayloadError)
     assert str(mapped) == "empty id or name"
-    other = ResponseError("WRONGTYPE Operation against a key holding the wrong kind of value")
-    assert translate(other) is other
+    other = translate(ResponseError("OOM command not allowed when used memory > 'maxmemory'"))
+    assert isinstance(other, ServerError)  # still inside our exception tree
+    assert "OOM command not allowed" in str(other)
 
 
 async def test_scripts_are_cached_by_sha_after_first_use(engine: Engine, raw: redis.Redis) -> None:
@@ -124,9 +125,9 @@ async def test_other_errors_are_not_swallowed(
 ) -> None:
     raw.set(keys.meta, "not a hash")
     runner = ScriptRunner()
-    with pytest.raises(ResponseError, match="WRONGTYPE"):
+    with pytest.raises(ServerError, match="WRONGTYPE"):
         await runner.run(engine.client, "claim", [keys.meta], [keys.base, 1, "w", 1000, 10])
-    with pytest.raises(ResponseError, match="WRONGTYPE"):
+    with pytest.raises(ServerError, match="WRONGTYPE"):
         await runner.run_pipeline(
             engine.client, [("claim", [keys.meta], [keys.base, 1, "w", 1000, 10])]
         )

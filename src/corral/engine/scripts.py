@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 from redis.exceptions import NoScriptError, ResponseError
 
 from corral.engine.transport import Transport
-from corral.errors import ConfigError, CorralError, PayloadError
+from corral.errors import ConfigError, CorralError, PayloadError, ServerError
 
 SCRIPT_NAMES = (
     "enqueue",
@@ -65,13 +65,14 @@ def load_scripts() -> dict[str, Script]:
     return out
 
 
-def translate(exc: ResponseError) -> Exception:
-    """Map a Lua ``redis.error_reply('CODE message')`` onto our exception tree."""
+def translate(exc: ResponseError) -> CorralError:
+    """Map a Lua ``redis.error_reply('CODE message')``, or any other error reply of the
+    server, onto our exception tree."""
     text = str(exc)
     for code, cls in _ERROR_CODES.items():
         if text.startswith(code):
             return cls(text[len(code) :].strip())
-    return exc
+    return ServerError(f"Redis refused the command: {text}")
 
 
 class ScriptRunner:

@@ -285,9 +285,10 @@ class Worker:
         except Retry as exc:
             await self._reschedule(engine, queue, job, exc)
             return
-        except (Exception, asyncio.CancelledError) as exc:
-            if isinstance(exc, asyncio.CancelledError):
-                raise
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # SystemExit or KeyboardInterrupt from a handler too:
+            # one job's sys.exit() must not take the worker and its other jobs down with it
             await self._failed(engine, queue, job, exc, job_fn)
             return
         if ctx.cancelled:

@@ -13,6 +13,9 @@ class QueueOrder:
 
     def __init__(self, queues: Sequence[str], weights: Mapping[str, int] | None) -> None:
         self.queues = list(queues)
+        unknown = set(weights or {}) - set(queues)
+        if unknown:
+            raise ConfigError(f"weights name queues this worker does not serve: {sorted(unknown)}")
         self.weights = {q: int((weights or {}).get(q, 1)) for q in queues}
         if any(w <= 0 for w in self.weights.values()):
             raise ConfigError(f"queue weights must be positive integers, got {self.weights}")

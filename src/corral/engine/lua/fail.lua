@@ -9,7 +9,9 @@ if not owns(base, jkey, id, token) then return 0 end
 local now = now_ms()
 leave_active(base, jkey, id)
 record_error(jkey, ARGV[4])
-if ARGV[5] == 'retry' then
+if ARGV[5] == 'retry' and redis.call('HEXISTS', jkey, 'cx') == 1 then
+  to_dead(base, jkey, id, 'cancelled', now) -- cancelled while running: no retry
+elseif ARGV[5] == 'retry' then
   redis.call('HDEL', jkey, 'tk', 'wk')
   requeue_after(base, jkey, id, tonumber(ARGV[6]) or 0, now)
   emit(base, 'retrying', id)

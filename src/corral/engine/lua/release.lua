@@ -8,7 +8,10 @@ local n = 0
 for i = 0, count - 1 do
   local id, token = ARGV[3 + i * 2], ARGV[4 + i * 2]
   local jkey = base .. 'j:' .. id
-  if owns(base, jkey, id, token) then
+  if owns(base, jkey, id, token) and redis.call('HEXISTS', jkey, 'cx') == 1 then
+    leave_active(base, jkey, id) -- cancelled while running: it ends instead of going back
+    to_dead(base, jkey, id, 'cancelled', now_ms())
+  elseif owns(base, jkey, id, token) then
     leave_active(base, jkey, id)
     redis.call('HINCRBY', jkey, 'a', -1)
     redis.call('HDEL', jkey, 'tk', 'wk')
