@@ -136,7 +136,9 @@ class Queue:
         if rate is not None:
             values.update(rate_n=rate.limit, rate_w=rate.window_ms)
         if values:
-            await (await self.app.engine()).configure(self.name, **values)
+            engine = await self.app.engine()
+            await engine.configure(self.name, **values)
+            await engine.refresh_groups(self.name)  # raised limits take effect at once
 
     def group(self, name: str) -> Group:
         return Group(self, check_group(name))

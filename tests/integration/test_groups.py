@@ -309,3 +309,16 @@ async def test_weighted_tiers_keep_the_low_tier_moving(
         left = (await tapp.queue("critical").counts()).pending
         await wait_all(critical, timeout=120)
     assert left > 100, f"the low tier only finished once the flood was nearly done ({left} left)"
+
+
+async def test_raising_the_queue_limit_frees_waiting_groups_at_once(tapp: App) -> None:
+    queue = tapp.queue("tenants")
+    await queue.set_limits(group_concurrency=1)
+    await enqueue(tapp, "acme", 3)
+    engine = await tapp.engine()
+    claimed = await engine.claim("tenants", 3, "w", 30_000)
+    assert len(claimed.jobs) == 1  # at its limit: the group left the ready set
+    assert (await queue.group("acme").state()).ready is False
+    await queue.set_limits(group_concurrency=3)
+    assert (await queue.group("acme").state()).ready is True
+    assert len((await engine.claim("tenants", 3, "w", 30_000)).jobs) == 2

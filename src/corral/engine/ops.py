@@ -142,7 +142,24 @@ class Ops:
     async def scan_state(
         self, queue: str, state: str, batch: int = 500
     ) -> AsyncIterator[list[dict[str, str]]]:
-        """Every job of a state, as summaries, a batch at a time (for find and bulk actions)."""
+        """Every job of a state, as summaries, a batch at a time (for find and bulk actions).
+        Waiting jobs are read group by group (not merged in run order): each call reads one
+        bounded range, however large the backlog."""
+        if state == "waiting":
+            k = self.engine.keys(queue)
+            for group in await self.groups_of(queue):
+                offset = 0
+                while True:
+                    ids = cast(
+                        list[str],
+                        await self.client.zrange(k.waiting(group), offset, offset + batch - 1),
+                    )
+                    if ids:
+                        yield await self.summaries(queue, ids)
+                    if len(ids) < batch:
+                        break
+                    offset += batch
+            return
         offset = 0
         while True:
             ids = await self.list_ids(queue, state, offset, batch, newest_first=False)

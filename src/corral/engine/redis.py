@@ -268,6 +268,17 @@ class Engine:
         return int(await self._run("groups", queue, args)) == 1
 
     @connection_errors
+    async def refresh_groups(self, queue: str) -> int:
+        """After queue-wide limits changed: groups now under their limits are served again."""
+        cursor, total = 0, 0
+        while True:
+            cursor, names = await self.scan_groups(queue, cursor, 500)
+            if names:
+                total += int(await self._run("groups", queue, ["refresh", *names]))
+            if cursor == 0:
+                return total
+
+    @connection_errors
     async def group_states(self, queue: str, groups: Sequence[str]) -> list[dict[str, Any]]:
         """Waiting/active counts and flags of the given groups, in one round trip."""
         k = self.keys(queue)
