@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import time
 
@@ -43,3 +44,30 @@ async def test_replay_while_jobs_keep_dying_ends(app: App) -> None:
         report = await app.queue("q").dead_letters.replay(rate=40)
         assert (report.matched, report.replayed) == (20, 20)  # each once, not again and again
         assert time.monotonic() - started < 10
+
+
+async def test_a_job_waiting_for_a_thread_does_not_time_out_before_it_runs(app: App) -> None:
+    """Two handlers hang past their timeout and keep both threads of the pool; the next job
+    gets its full timeout once a thread frees, instead of dying in the queue."""
+    import threading
+    from datetime import timedelta
+
+    release = threading.Event()
+
+    @app.job(queue="q", retry=RetryPolicy(attempts=1), timeout=timedelta(milliseconds=200))
+    def hang(n: int) -> None:
+        release.wait(5)
+
+    @app.job(queue="q", retry=RetryPolicy(attempts=1), timeout=timedelta(milliseconds=500))
+    def quick(n: int) -> int:
+        return n
+
+    async with running_worker(app, ["q"], concurrency=1):
+        stuck = [await hang.enqueue(i) for i in range(2)]
+        for h in stuck:
+            with pytest.raises(JobFailed):
+                await h.result(timeout=10)
+        waiting = await quick.enqueue(5)
+        await asyncio.sleep(0.8)  # longer than quick's timeout: it has been waiting for a thread
+        release.set()
+        assert await waiting.result(timeout=10) == 5

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -11,6 +12,8 @@ from corral.context import JobContext, reset_current, set_current
 from corral.jobs import JobFunction
 from corral.worker.outcome import timeout_error
 from corral.worker.process import ProcessPool
+
+log = logging.getLogger(__name__)
 
 
 class Runners:
@@ -63,12 +66,31 @@ class Runners:
         timeout: float | None,
     ) -> Any:
         context = contextvars.copy_context()
+        loop = asyncio.get_running_loop()
+        started = asyncio.Event()
 
         def call() -> Any:
+            loop.call_soon_threadsafe(started.set)
             set_current(ctx)
             return job_fn.fn(**kwargs)
 
-        future = asyncio.get_running_loop().run_in_executor(self._threads, context.run, call)
+        future = loop.run_in_executor(self._threads, context.run, call)
+        # The timeout runs from the moment a thread takes the job: threads of timed-out
+        # handlers cannot be stopped, and while they hold the pool a new job must not use up
+        # its time waiting for one.
+        waited = 0.0
+        while not started.is_set() and not future.done():
+            ready = asyncio.ensure_future(started.wait())
+            await asyncio.wait([ready, future], timeout=5.0, return_when="FIRST_COMPLETED")
+            ready.cancel()
+            waited += 5.0
+            if not started.is_set() and not future.done():
+                log.warning(
+                    "job %s has waited %.0fs for a free thread: handlers that timed out are "
+                    "still running in every thread of the pool",
+                    ctx.id,
+                    waited,
+                )
         # shield: on timeout the thread cannot be stopped; it finishes on its own and the
         # fence (its token is no longer current) discards whatever it produces.
         scope = asyncio.timeout(timeout)
