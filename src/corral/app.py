@@ -170,6 +170,9 @@ class App:
                 if self.settings.redis_url
                 else await asyncio.to_thread(lambda: self.redis_url)
             )
+            engine = self._engines.get(loop)  # another coroutine may have made it meanwhile
+            if engine is not None:
+                return engine
             target = parse_redis_url(url)
             engine = Engine(
                 make_client(target, retries=self.settings.connect_retries, name=self.name),

@@ -283,6 +283,7 @@ class Engine:
         """Waiting/active counts and flags of the given groups, in one round trip."""
         k = self.keys(queue)
         pipe = self.client.pipeline(transaction=False)
+        pipe.hget(k.meta, "gconc")
         for g in groups:
             pipe.zcard(k.waiting(g))
             pipe.hget(k.gactive, g)
@@ -292,10 +293,12 @@ class Engine:
             pipe.hget(k.base + "glimit", g)
             pipe.hget(k.base + "grate", g)
             pipe.hget(k.base + "gweight", g)
-        raw = await pipe.execute()
+        queue_limit, *raw = await pipe.execute()
         out = []
         for i, g in enumerate(groups):
             waiting, active, paused, limited, ready, limit, rate, weight = raw[i * 8 : i * 8 + 8]
+            if limit is None and int(queue_limit or 0) > 0:
+                limit = queue_limit  # the queue-wide default applies to this group
             out.append(
                 {
                     "group": g,
