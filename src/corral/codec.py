@@ -53,16 +53,25 @@ class PayloadCodec:
             model_name, __config__=ConfigDict(extra="forbid"), **fields
         )
         self.names = list(fields)
+        self._positional = [
+            name
+            for name, p in self.signature.parameters.items()
+            if p.kind
+            in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        ]
         self.result_adapter: TypeAdapter[Any] = TypeAdapter(hints.get("return", Any))
 
     def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> BaseModel:
         """Validate call arguments; raises PayloadError naming the field."""
+        if not kwargs and len(args) <= len(self._positional):
+            arguments = dict(zip(self._positional, args, strict=False))  # the common case, fast
+        else:
+            try:
+                arguments = dict(self.signature.bind(*args, **kwargs).arguments)
+            except TypeError as exc:
+                raise PayloadError(f"job {self.job_name!r}: {exc}") from None
         try:
-            bound = self.signature.bind(*args, **kwargs)
-        except TypeError as exc:
-            raise PayloadError(f"job {self.job_name!r}: {exc}") from None
-        try:
-            return self.model.model_validate(dict(bound.arguments))
+            return self.model.model_validate(arguments)
         except ValidationError as exc:
             raise PayloadError(
                 f"invalid payload for job {self.job_name!r}: {describe(exc)}",

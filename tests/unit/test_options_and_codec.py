@@ -125,3 +125,19 @@ def test_group_function_errors_are_payload_errors() -> None:
         bad_group.prepare(Order(shop="a", total=1))
     with pytest.raises(PayloadError, match="non-empty"):
         empty_group.prepare(Order(shop="a", total=1))
+
+
+def test_positional_fast_path_and_keyword_only_parameters() -> None:
+    app = App()
+
+    @app.job
+    def notify(user: str, channel: str = "email", *, urgent: bool = False) -> None: ...
+
+    assert notify.prepare("u1").new.payload == '{"user":"u1","channel":"email","urgent":false}'
+    assert notify.prepare("u1", "sms", urgent=True).new.payload == (
+        '{"user":"u1","channel":"sms","urgent":true}'
+    )
+    with pytest.raises(PayloadError, match="user"):
+        notify.prepare()  # type: ignore[call-arg]
+    with pytest.raises(PayloadError, match="too many positional"):
+        notify.prepare("u1", "sms", True)  # type: ignore[misc]
