@@ -151,6 +151,14 @@ def print_json(value: Any) -> None:
     console.print_json(json.dumps(to_plain(value)))
 
 
+def say(result: Any, as_json: bool, text: str) -> None:
+    """A command's answer: ``result`` as JSON with ``--json``, else ``text`` for humans."""
+    if as_json:
+        print_json(result)
+    else:
+        console.print(text)
+
+
 def to_plain(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}

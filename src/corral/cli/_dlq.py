@@ -21,6 +21,7 @@ from corral.cli._common import (
     print_json,
     progress_bar,
     run,
+    say,
     to_plain,
 )
 from corral.cli._jobs import (
@@ -62,7 +63,7 @@ def list_dead(
     dead = app.queue(queue).dead_letters
     if count:
         n = run(app, lambda: dead.count(where))
-        print_json({"queue": queue, "count": n}) if as_json else console.print(n)
+        say({"queue": queue, "count": n}, as_json, str(n))
         return
     jobs = run(app, lambda: dead.jobs(where, offset=offset, limit=limit))
     if as_json:
@@ -120,11 +121,11 @@ def replay(
         if dry_run:
             info = run(app, lambda: dead.get(job_id))
             result: dict[str, Any] = {"id": job_id, "would_replay": 1, "state": info.state}
-            print_json(result) if as_json else console.print(f"would replay {job_id}")
+            say(result, as_json, f"would replay {job_id}")
             return
         ok = run(app, lambda: dead.replay_one(job_id, payload=edited))
-        print_json({"id": job_id, "replayed": ok}) if as_json else console.print(
-            f"{job_id}: {'replayed' if ok else 'not dead'}"
+        say(
+            {"id": job_id, "replayed": ok}, as_json, f"{job_id}: {'replayed' if ok else 'not dead'}"
         )
         if not ok:
             raise typer.Exit(1)
@@ -132,12 +133,12 @@ def replay(
     matched = run(app, lambda: dead.count(where))
     if dry_run:
         result = {"would_replay": matched, "dry_run": True}
-        print_json(result) if as_json else console.print(f"would replay {matched} job(s)")
+        say(result, as_json, f"would replay {matched} job(s)")
         return
     confirm(f"Replay {matched} dead job(s) of {queue!r}?", yes)
     with progress_bar("replaying", matched > 50) as bar:
         report = run(app, lambda: dead.replay(where, rate=rate, progress=bar))
-    print_json(to_plain(report)) if as_json else console.print(f"replayed {report.replayed} job(s)")
+    say(to_plain(report), as_json, f"replayed {report.replayed} job(s)")
 
 
 @dlq_cli.command()
@@ -163,12 +164,10 @@ def purge(
     dead = app.queue(queue).dead_letters
     if dry_run:
         n = run(app, lambda: dead.count(where))
-        print_json({"would_delete": n, "dry_run": True}) if as_json else console.print(
-            f"would delete {n} job(s)"
-        )
+        say({"would_delete": n, "dry_run": True}, as_json, f"would delete {n} job(s)")
         return
     matched = run(app, lambda: dead.count(where))
     confirm(f"Delete {matched} dead job(s) of {queue!r}?", yes)
     with progress_bar("purging", matched > 50) as bar:
         n = run(app, lambda: dead.purge(where, progress=bar))
-    print_json({"deleted": n}) if as_json else console.print(f"deleted {n} job(s)")
+    say({"deleted": n}, as_json, f"deleted {n} job(s)")

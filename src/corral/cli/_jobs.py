@@ -22,6 +22,7 @@ from corral.cli._common import (
     ops_app,
     print_json,
     run,
+    say,
     short,
     to_plain,
 )
@@ -59,10 +60,7 @@ def summary_table(title: str, jobs: list[JobSummary]) -> Table:
 def outcome(result: dict[str, Any], as_json: bool, done: str, not_done: str) -> None:
     """Report a one-job action; exit 1 when there was nothing to act on."""
     ok = all(v is not False for v in result.values())
-    if as_json:
-        print_json(result)
-    else:
-        console.print(done if ok else not_done)
+    say(result, as_json, done if ok else not_done)
     if not ok:
         raise typer.Exit(1)
 
@@ -192,13 +190,11 @@ def cancel(
         if dry_run:
             info = run(app, lambda: q.get(job_id))
             result: dict[str, Any] = {"id": job_id, "state": info.state, "dry_run": True}
-            print_json(result) if as_json else console.print(
-                f"would cancel {job_id} ({info.state})"
-            )
+            say(result, as_json, f"would cancel {job_id} ({info.state})")
             return
         outcome = run(app, lambda: q.cancel(job_id, reason=reason))
         result = {"id": job_id, "outcome": outcome}
-        print_json(result) if as_json else console.print(f"{job_id}: {outcome}")
+        say(result, as_json, f"{job_id}: {outcome}")
         if outcome == "ended":
             raise typer.Exit(1)
         return
@@ -209,11 +205,11 @@ def cancel(
     matched = run(app, lambda: q.find(where, states=states, limit=10**9))
     if dry_run:
         result = {"would_cancel": len(matched), "dry_run": True}
-        print_json(result) if as_json else console.print(f"would cancel {len(matched)} job(s)")
+        say(result, as_json, f"would cancel {len(matched)} job(s)")
         return
     confirm(f"Cancel {len(matched)} job(s) of {queue!r}?", yes)
     n = run(app, lambda: q.cancel_where(where, reason=reason))
-    print_json({"cancelled": n}) if as_json else console.print(f"cancelled {n} job(s)")
+    say({"cancelled": n}, as_json, f"cancelled {n} job(s)")
 
 
 @jobs_cli.command()

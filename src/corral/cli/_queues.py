@@ -13,12 +13,11 @@ from corral.cli._common import (
     UrlOption,
     YesOption,
     confirm,
-    console,
     ops_app,
     parse_duration,
-    print_json,
     progress_bar,
     run,
+    say,
 )
 from corral.cli._worker import info
 
@@ -31,7 +30,7 @@ def pause(queue: QueueArg, url: UrlOption = None, as_json: JsonOption = False) -
     """Stop workers claiming from QUEUE (running jobs finish)."""
     app = ops_app(url)
     run(app, lambda: app.queue(queue).pause())
-    print_json({"queue": queue, "paused": True}) if as_json else console.print(f"{queue}: paused")
+    say({"queue": queue, "paused": True}, as_json, f"{queue}: paused")
 
 
 @queue_cli.command()
@@ -39,7 +38,7 @@ def resume(queue: QueueArg, url: UrlOption = None, as_json: JsonOption = False) 
     """Let workers claim from QUEUE again."""
     app = ops_app(url)
     run(app, lambda: app.queue(queue).resume())
-    print_json({"queue": queue, "paused": False}) if as_json else console.print(f"{queue}: resumed")
+    say({"queue": queue, "paused": False}, as_json, f"{queue}: resumed")
 
 
 @queue_cli.command()
@@ -57,15 +56,13 @@ def drain(
     doomed = counts.waiting + counts.delayed
     if dry_run:
         result = {"queue": queue, "would_delete": doomed, "dry_run": True}
-        print_json(result) if as_json else console.print(f"would delete {doomed} job(s)")
+        say(result, as_json, f"would delete {doomed} job(s)")
         return
     confirm(f"Delete {doomed} waiting/delayed job(s) of {queue!r}?", yes)
     with progress_bar("draining", doomed > 100) as bar:
         app = ops_app(url)
         deleted = run(app, lambda: app.queue(queue).drain(progress=bar))
-    print_json({"queue": queue, "deleted": deleted}) if as_json else console.print(
-        f"{queue}: deleted {deleted} job(s)"
-    )
+    say({"queue": queue, "deleted": deleted}, as_json, f"{queue}: deleted {deleted} job(s)")
 
 
 @queue_cli.command()
@@ -91,13 +88,15 @@ def clean(
         where = JobFilter(until=datetime.now(UTC) - age)
         found = run(app, lambda: app.queue(queue).find(where, states=(state,), limit=10**9))
         result = {"queue": queue, "state": state, "would_delete": len(found), "dry_run": True}
-        print_json(result) if as_json else console.print(f"would delete {len(found)} job(s)")
+        say(result, as_json, f"would delete {len(found)} job(s)")
         return
     confirm(f"Delete {state} jobs of {queue!r} older than {older_than}?", yes)
     with progress_bar("cleaning", True) as bar:
         deleted = run(app, lambda: app.queue(queue).clean(state, age, progress=bar))
-    print_json({"queue": queue, "state": state, "deleted": deleted}) if as_json else console.print(
-        f"{queue}: deleted {deleted} {state} job(s)"
+    say(
+        {"queue": queue, "state": state, "deleted": deleted},
+        as_json,
+        f"{queue}: deleted {deleted} {state} job(s)",
     )
 
 
@@ -116,11 +115,9 @@ def obliterate(
     total = counts.waiting + counts.delayed + counts.active + counts.completed + counts.dead
     if dry_run:
         result = {"queue": queue, "would_delete_jobs": total, "dry_run": True}
-        print_json(result) if as_json else console.print(f"would delete {queue} ({total} jobs)")
+        say(result, as_json, f"would delete {queue} ({total} jobs)")
         return
     confirm(f"Delete queue {queue!r} and its {total} job(s)?", yes)
     app = ops_app(url)
     keys = run(app, lambda: app.queue(queue).obliterate(force=force))
-    print_json({"queue": queue, "deleted_keys": keys}) if as_json else console.print(
-        f"{queue}: obliterated ({keys} keys)"
-    )
+    say({"queue": queue, "deleted_keys": keys}, as_json, f"{queue}: obliterated ({keys} keys)")
