@@ -19,7 +19,7 @@ from corral.engine.keys import check_queue_name
 from corral.engine.transport import Transport
 from corral.errors import ConfigError, JobNotFound
 from corral.filters import int_field
-from corral.job import ErrorRecord, JobInfo, JobOptions, JobState, check_group
+from corral.job import ErrorRecord, JobInfo, JobOptions, JobState, Priority, check_group
 from corral.jobs import GroupSpec, JobFunction, JobHandle, Mode, PreparedJob, infer_mode
 from corral.portal import Portal
 from corral.retry import RetryPolicy
@@ -51,6 +51,7 @@ class App:
         )
         self._embedded: EmbeddedServer | None = None
         self._lock = threading.Lock()
+        self._recent: tuple[weakref.ref[asyncio.AbstractEventLoop], Engine] | None = None
 
     @classmethod
     def from_env(cls, **overrides: Any) -> App:
@@ -160,6 +161,18 @@ class App:
                 self._embedded = EmbeddedServer().start()
             return self._embedded.url
 
+    def current_engine(self) -> Engine | None:
+        """The running loop's Engine if it exists already: ``engine()`` without a coroutine,
+        for the hot path (the last loop's is remembered, so no weak-dict lookup either)."""
+        loop = asyncio.get_running_loop()
+        recent = self._recent
+        if recent is not None and recent[0]() is loop:
+            return recent[1]
+        engine = self._engines.get(loop)
+        if engine is not None:
+            self._recent = (weakref.ref(loop), engine)
+        return engine
+
     async def engine(self) -> Engine:
         """The Engine bound to the running event loop (created on first use)."""
         loop = asyncio.get_running_loop()
@@ -192,6 +205,7 @@ class App:
         """Close this loop's connection; stop the embedded server if this App started it."""
         loop = asyncio.get_running_loop()
         engine = self._engines.pop(loop, None)
+        self._recent = None
         if engine is not None:
             await engine.close()
         # The sync API's connection lives on the portal's loop: close it there, or the portal
@@ -232,7 +246,7 @@ class App:
         if len(queues) > 1:
             raise ConfigError(f"enqueue_many is atomic per queue; got several: {sorted(queues)}")
         queue = jobs[0].queue
-        engine = await self.engine()
+        engine = self.current_engine() or await self.engine()
         flags = await engine.enqueue(queue, [p.new for p in jobs])
         return [
             JobHandle(self, queue, p.new.id, p.function.codec, created)
@@ -279,7 +293,7 @@ def job_info(queue: str, job_id: str, raw: dict[str, str]) -> JobInfo:
         state=state,
         payload=from_json(raw.get("d")),
         group=raw.get("g") or None,
-        priority=int_field(raw.get("p"), 0),
+        priority=int_field(raw.get("p"), Priority.NORMAL),  # the default is not stored
         attempt=int_field(raw.get("a"), 0),
         max_attempts=int_field(raw.get("ma"), 1),
         created_at=from_epoch_ms(raw.get("ct")),

@@ -8,6 +8,7 @@ from typing import Any
 
 from corral.codec import from_json
 from corral.errors import ConfigError
+from corral.job import Priority
 from corral.schedule import from_epoch_ms
 
 
@@ -50,7 +51,7 @@ class JobSummary:
             name=raw.get("n", ""),
             state=raw.get("st", "?"),
             group=raw.get("g") or None,
-            priority=int_field(raw.get("p")),
+            priority=int_field(raw.get("p"), Priority.NORMAL),  # the default is not stored
             attempt=int_field(raw.get("a")),
             max_attempts=int_field(raw.get("ma"), 1),
             created_at=from_epoch_ms(raw.get("ct")),

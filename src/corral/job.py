@@ -149,7 +149,7 @@ class JobInfo:
     result: Any
     errors: list[ErrorRecord]
     dead_reason: str | None
-    worker: str | None
+    worker: str | None  # running it; once it ended, the one that ran its last attempt
     reschedules: int
     stalls: int
     options: dict[str, Any]

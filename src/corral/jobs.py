@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Generic, Literal, ParamSpec, TypeVar
 
 from corral.codec import PayloadCodec, to_json
-from corral.engine import NewJob
+from corral.engine import JobSpec, NewJob
 from corral.errors import ConfigError, JobFailed, JobNotFound, PayloadError, ResultTimeout
 from corral.ids import new_job_id
 from corral.job import JobInfo, JobOptions, JobState, check_group
@@ -25,7 +25,7 @@ Mode = Literal["async", "thread", "process"]
 GroupSpec = str | Callable[..., str] | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one per enqueued job, and frozen costs 1 µs more each
 class PreparedJob(Generic[R]):
     """A validated, serialised job not yet stored; pass a list to ``app.enqueue_many``."""
 
@@ -125,6 +125,8 @@ class JobFunction(Generic[P, R]):
         self.mode = mode
         self.codec = PayloadCodec(fn, name)
         self._options_json = ""  # the worker reads the definition's own options
+        self._spec = job_spec(name, options, "")
+        self.timeout_s = None if options.timeout is None else options.timeout.total_seconds()
         self.__doc__ = fn.__doc__
         self.__wrapped__ = fn
 
@@ -151,6 +153,9 @@ class JobFunction(Generic[P, R]):
         same = (clone.options.retry, clone.options.timeout) == (defined.retry, defined.timeout)
         # stored with each job only when they differ from the definition's (memory per job)
         clone._options_json = "" if same else options_json(clone.options)
+        clone._spec = job_spec(self.name, clone.options, clone._options_json)
+        timeout = clone.options.timeout
+        clone.timeout_s = None if timeout is None else timeout.total_seconds()
         return clone
 
     def _group_for(self, model: Any) -> str:
@@ -173,37 +178,33 @@ class JobFunction(Generic[P, R]):
 
     def prepare(self, *args: P.args, **kwargs: P.kwargs) -> PreparedJob[R]:
         """Validate and serialise one call without storing it (for ``app.enqueue_many``)."""
+        return PreparedJob(self, self.queue, self._new_job(args, kwargs))
+
+    def _new_job(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> NewJob:
         model = self.codec.bind(args, kwargs)
         payload = self.codec.dumps(model)
         limit = self.app.settings.max_payload_bytes
-        size = len(payload.encode())
+        # characters bound the UTF-8 size from below and a quarter of it from above: encode
+        # (a copy of the payload) only when the bounds cannot decide
+        size = len(payload) if len(payload) * 4 <= limit else len(payload.encode())
         if size > limit:
             raise PayloadError(
                 f"payload of job {self.name!r} is {size} bytes, over the limit of {limit} bytes "
                 "(store large data elsewhere and pass a reference)"
             )
         opts = self.options
-        new = NewJob(
-            id=opts.job_id or new_job_id(),
-            name=self.name,
-            payload=payload,
-            group=self._group_for(model),
-            priority=int(opts.priority),
-            delay_ms=due_in_ms(opts.delay, opts.run_at),
-            max_attempts=opts.retry.attempts,
-            options_json=self._options_json,
-            max_stalls=opts.max_stalls,
-            max_reschedules=opts.max_reschedules,
-            keep_completed_ms=-1 if opts.keep_completed is None else to_ms(opts.keep_completed),
-            keep_dead_ms=-1 if opts.keep_dead is None else to_ms(opts.keep_dead),
+        timed = opts.delay is not None or opts.run_at is not None
+        delay = due_in_ms(opts.delay, opts.run_at) if timed else 0
+        return NewJob(
+            opts.job_id or new_job_id(), payload, self._group_for(model), delay, self._spec
         )
-        return PreparedJob(self, self.queue, new)
 
     async def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> JobHandle[R]:
         """Validate, store, and return a handle. Raises PayloadError before touching Redis."""
-        prepared = self.prepare(*args, **kwargs)
-        (handle,) = await self.app.enqueue_many([prepared])
-        return handle
+        new = self._new_job(args, kwargs)
+        engine = self.app.current_engine() or await self.app.engine()
+        (created,) = await engine.enqueue(self.queue, (new,))
+        return JobHandle(self.app, self.queue, new.id, self.codec, created)
 
     def enqueue_sync(self, *args: P.args, **kwargs: P.kwargs) -> JobHandle[R]:
         """``enqueue`` for sync code (Flask, Django views, scripts)."""
@@ -213,6 +214,20 @@ class JobFunction(Generic[P, R]):
 
     async def enqueue_many(self, calls: Sequence[PreparedJob[R]]) -> list[JobHandle[R]]:
         return await self.app.enqueue_many(calls)
+
+
+def job_spec(name: str, opts: JobOptions, options: str) -> JobSpec:
+    """What every job enqueued with these options shares (computed once, not per enqueue)."""
+    return JobSpec(
+        name=name,
+        priority=int(opts.priority),
+        max_attempts=opts.retry.attempts,
+        options_json=options,
+        max_stalls=opts.max_stalls,
+        max_reschedules=opts.max_reschedules,
+        keep_completed_ms=-1 if opts.keep_completed is None else to_ms(opts.keep_completed),
+        keep_dead_ms=-1 if opts.keep_dead is None else to_ms(opts.keep_dead),
+    )
 
 
 def options_json(opts: JobOptions) -> str:

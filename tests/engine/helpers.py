@@ -7,7 +7,7 @@ from typing import Any, cast
 
 import redis
 
-from corral.engine import Claimed, Engine, NewJob
+from corral.engine import Claimed, Engine, JobSpec, NewJob
 
 Q = "q"
 DAY_MS = 86_400_000
@@ -29,13 +29,9 @@ def new_job(
     keep_dead_ms: int = -1,
 ) -> NewJob:
     """A NewJob with test defaults; Any-typed numbers so tests can smuggle in bad values."""
-    return NewJob(
-        job_id,
+    spec = JobSpec(
         name,
-        payload,
-        group,
         priority,
-        delay_ms,
         max_attempts,
         options_json,
         max_stalls,
@@ -43,6 +39,7 @@ def new_job(
         keep_completed_ms,
         keep_dead_ms,
     )
+    return NewJob(job_id, payload, group, delay_ms, spec)
 
 
 async def add(engine: Engine, *jobs: NewJob, queue: str = Q) -> list[bool]:

@@ -16,7 +16,7 @@ async def test_complete_records_the_result(
     engine: Engine, keys: QueueKeys, raw: redis.Redis
 ) -> None:
     await add(engine, new_job("a", group="g"))
-    job = await claim_one(engine)
+    job = await claim_one(engine, worker="w-9")
     before = server_ms(raw)
     assert await engine.complete(Q, [(job.id, job.token, '{"ok": true}')]) == [True]
 
@@ -24,8 +24,8 @@ async def test_complete_records_the_result(
     assert h["st"] == "completed"
     assert h["r"] == '{"ok": true}'
     assert before <= int(h["fa"]) <= server_ms(raw)
-    assert "tk" not in h
-    assert "wk" not in h
+    assert h["tk"] == ""  # blanked: no token matches any more
+    assert h["wk"] == "w-9"  # who ran it stays on record
     assert raw.zcard(keys.active) == 0
     assert raw.hexists(keys.gactive, "g") is False
     expires = raw.zscore(keys.completed, "a")
@@ -34,6 +34,31 @@ async def test_complete_records_the_result(
     counts = await engine.counts(Q)
     assert (counts["active"], counts["completed"]) == (0, 1)
     assert events(raw, engine)[-1] == ("completed", "a")
+
+
+async def test_a_null_result_is_not_stored(
+    engine: Engine, keys: QueueKeys, raw: redis.Redis
+) -> None:
+    await add(engine, new_job("a"))
+    job = await claim_one(engine)
+    assert await engine.complete(Q, [(job.id, job.token, "null")]) == [True]
+    h = raw.hgetall(keys.job("a"))
+    assert h["st"] == "completed"
+    assert "r" not in h  # absent reads as null
+
+
+async def test_one_batch_releases_each_group_by_its_count(
+    engine: Engine, keys: QueueKeys, raw: redis.Redis
+) -> None:
+    await add(engine, *(new_job(f"a{i}", group="a") for i in range(3)), new_job("b0", group="b"))
+    jobs = await claim(engine, 4)
+    assert int(raw.hget(keys.gactive, "a")) == 3
+    done = [(j.id, j.token, "1") for j in jobs if j.id != "a2"]
+    assert await engine.complete(Q, done) == [True, True, True]
+    assert raw.hget(keys.gactive, "a") == "1"  # a2 still runs
+    assert raw.hexists(keys.gactive, "b") is False
+    assert "b" not in raw.smembers(keys.base + "groups")  # nothing left of group b
+    assert "a" in raw.smembers(keys.base + "groups")
 
 
 async def test_wrong_token_or_unknown_job_is_refused(

@@ -10,7 +10,8 @@ from redis.exceptions import ResponseError
 
 from corral.engine import Engine
 from corral.engine.keys import QueueKeys
-from corral.engine.scripts import SCRIPT_NAMES, ScriptRunner, load_scripts, translate
+from corral.engine.redis import enqueue_args
+from corral.engine.scripts import SCRIPT_NAMES, ScriptRunner, link, load_scripts, translate
 from corral.errors import PayloadError, ServerError
 
 from .helpers import Q, add, claim, claim_one, new_job, queue_keys
@@ -22,10 +23,44 @@ def test_every_script_is_loaded_with_the_library_prepended() -> None:
     lib_marker = "local function now_ms()"
     for name, script in scripts.items():
         assert script.name == name
-        assert lib_marker in script.source
-        assert script.source.index(lib_marker) < script.source.index(f"-- ==== {name}.lua ====")
+        body = script.source.index(f"-- ==== {name}.lua ====")
+        if "now_ms(" in script.source[body:]:
+            assert 0 <= script.source.index(lib_marker) < body
         assert script.sha == hashlib.sha1(script.source.encode()).hexdigest()
     assert len({s.sha for s in scripts.values()}) == len(scripts)
+    assert lib_marker not in scripts["watch"].source  # watch.lua uses no helper
+
+
+def test_link_keeps_what_is_reached_in_library_order() -> None:
+    lib = "\n".join(
+        [
+            "-- header",
+            "local LIMIT = 5",
+            "local function a() return LIMIT end",
+            "local function b() return 1 end",
+            "local function c() return a() end",
+            "local function d()",
+            "  return b()",
+            "end",
+        ]
+    )
+    linked = link(lib, "return c() + d()")
+    assert linked.splitlines() == [
+        "-- header",
+        "local LIMIT = 5",
+        "local function a() return LIMIT end",
+        "local function b() return 1 end",
+        "local function c() return a() end",
+        "local function d()",
+        "  return b()",
+        "end",
+    ]
+    assert link(lib, "return a()").splitlines() == [
+        "-- header",
+        "local LIMIT = 5",
+        "local function a() return LIMIT end",
+    ]
+    assert link(lib, "return 1") == "-- header"
 
 
 def test_translate_maps_codes_and_wraps_the_rest() -> None:
@@ -114,7 +149,7 @@ async def test_bad_job_in_a_pipeline_maps_to_payload_error(
     if flush:
         raw.script_flush()
     bad = new_job("", name="n")
-    calls = [("enqueue", [keys.meta], [keys.base, 1, *bad.args()])]
+    calls = [("enqueue", [keys.meta], [keys.base, *enqueue_args([bad])])]
     with pytest.raises(PayloadError):
         await engine.runner.run_pipeline(engine.client, calls)
     assert (await engine.counts(Q))["waiting"] == 1

@@ -10,7 +10,7 @@ import redis
 
 from corral import App, PayloadError
 from corral.embedded import EmbeddedServer
-from corral.engine import NewJob
+from corral.engine import JobSpec, NewJob
 
 
 async def test_concurrent_enqueues_are_coalesced(
@@ -56,7 +56,7 @@ async def test_a_refused_batch_fails_only_its_caller(app: App) -> None:
 
     engine = await app.engine()
     good = [task.prepare(i).new for i in range(3)]
-    bad = NewJob("bad", "task", "{}", "", "high", 0, 1, "{}", 1, 25, -1, -1)  # type: ignore[arg-type]
+    bad = NewJob("bad", "{}", "", 0, JobSpec("task", "high"))  # type: ignore[arg-type]
     results = await asyncio.gather(
         engine.enqueue("q", good[:2]),
         engine.enqueue("q", [bad]),

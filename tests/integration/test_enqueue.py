@@ -96,7 +96,8 @@ async def test_enqueue_many_is_all_or_nothing(app: App, raw: redis.Redis, prefix
     # An entry the engine refuses (here: an empty name) leaves the others unstored too.
     good = count.prepare(1)
     bad = count.prepare(2)
-    broken = dataclasses.replace(bad, new=dataclasses.replace(bad.new, name=""))
+    spec = dataclasses.replace(bad.new.spec, name="")
+    broken = dataclasses.replace(bad, new=dataclasses.replace(bad.new, spec=spec))
     with pytest.raises(PayloadError):
         await app.enqueue_many([good, broken, count.prepare(3)])
     assert job_keys(raw, prefix) == []

@@ -25,15 +25,12 @@ def check_queue_name(name: str) -> str:
 class QueueKeys:
     """Key names of one queue; ``base`` is what the Lua scripts receive as ARGV[1]."""
 
-    __slots__ = ("base", "queue")
+    __slots__ = ("base", "meta", "queue")
 
     def __init__(self, prefix: str, queue: str) -> None:
         self.queue = check_queue_name(queue)
         self.base = f"{prefix}:{{{queue}}}:"
-
-    @property
-    def meta(self) -> str:
-        return self.base + "meta"
+        self.meta = self.base + "meta"  # every script call names it: made once
 
     @property
     def ready(self) -> str:

@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
-import orjson
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -28,44 +27,70 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CLAIM_FIELDS = 10
+CLAIM_FIELDS = 9
 
 
 @dataclass(frozen=True, slots=True)
-class NewJob:
-    """A job ready to store: validated, serialised, with options flattened to numbers."""
+class JobSpec:
+    """What the jobs of one definition (with one set of options) share; sent once per batch."""
 
-    id: str
     name: str
-    payload: str
-    group: str
-    priority: int
-    delay_ms: int
-    max_attempts: int
-    options_json: str
-    max_stalls: int
-    max_reschedules: int
-    keep_completed_ms: int
-    keep_dead_ms: int
+    priority: int = 500  # Priority.NORMAL, which enqueue does not store
+    max_attempts: int = 3
+    options_json: str = ""
+    max_stalls: int = 1
+    max_reschedules: int = 25
+    keep_completed_ms: int = -1
+    keep_dead_ms: int = -1
 
-    def args(self) -> list[Any]:
-        return [
-            self.id,
+    def args(self) -> tuple[Any, ...]:
+        return (
             self.name,
-            self.payload,
-            self.group,
             self.priority,
-            self.delay_ms,
             self.max_attempts,
             self.options_json,
             self.max_stalls,
             self.max_reschedules,
             self.keep_completed_ms,
             self.keep_dead_ms,
-        ]
+        )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass costs 1 µs more to make, per job
+class NewJob:
+    """A job ready to store: validated, serialised, with options flattened to numbers."""
+
+    id: str
+    payload: str
+    group: str
+    delay_ms: int
+    spec: JobSpec
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def priority(self) -> int:
+        return self.spec.priority
+
+
+def enqueue_args(jobs: Sequence[NewJob]) -> list[Any]:
+    """The enqueue script's arguments after the base: the distinct specs, then 5 per job."""
+    index: dict[int, int] = {}
+    specs: list[Any] = []
+    rows: list[Any] = []
+    for job in jobs:
+        spec = job.spec
+        number = index.get(id(spec))
+        if number is None:
+            number = index[id(spec)] = len(index) + 1
+            specs.extend(spec.args())
+        rows += (job.id, job.payload, job.group, job.delay_ms, number)
+    return [len(index), *specs, *rows]
+
+
+@dataclass(slots=True)  # not frozen: made for every job a worker runs (frozen: +2 µs each)
 class Claimed:
     """A leased job as the claim script hands it out."""
 
@@ -89,7 +114,7 @@ class ClaimResult:
 
 
 def _parse_claim(raw: list[Any]) -> ClaimResult:
-    nxt = int(raw[0])
+    nxt, token = int(raw[0]), int(raw[2])
     jobs = [
         Claimed(
             raw[i],
@@ -98,12 +123,12 @@ def _parse_claim(raw: list[Any]) -> ClaimResult:
             int(raw[i + 3]),
             int(raw[i + 4]),
             raw[i + 5],
+            str(token + k),
             raw[i + 6],
-            raw[i + 7],
+            int(raw[i + 7] or 0),
             int(raw[i + 8] or 0),
-            int(raw[i + 9] or 0),
         )
-        for i in range(2, len(raw), CLAIM_FIELDS)
+        for k, i in enumerate(range(3, len(raw), CLAIM_FIELDS))
     ]
     return ClaimResult(jobs, None if nxt < 0 else nxt, raw[1] == 1)
 
@@ -157,11 +182,12 @@ class Engine:
             await self.client.sadd(registry_key(self.prefix), queue)
             self._registered.add(queue)
 
-    @connection_errors
     async def enqueue(self, queue: str, jobs: Sequence[NewJob]) -> list[bool]:
         """Store jobs atomically; per job True if stored, False if its id already existed.
-        Concurrent callers on this loop share one script call (see ``batching``)."""
-        await self.register_queue(queue)
+        Concurrent callers on this loop share one script call (see ``batching``). Connection
+        failures surface as ConnectionLost from ``register_queue`` and ``_run``."""
+        if queue not in self._registered:
+            await self.register_queue(queue)
         batcher = self._batchers.get(queue)
         if batcher is None:
             from corral.engine.batching import EnqueueBatcher
@@ -171,11 +197,9 @@ class Engine:
             )
         return await batcher.submit(jobs)
 
-    @connection_errors
     async def store(self, queue: str, jobs: Sequence[NewJob]) -> list[bool]:
         """One enqueue script call for exactly these jobs."""
-        batch = orjson.dumps([job.args() for job in jobs]).decode()
-        flags = await self._run("enqueue", queue, [batch])
+        flags = await self._run("enqueue", queue, enqueue_args(jobs))
         return [int(f) == 1 for f in flags]
 
     # -- workers -----------------------------------------------------------------------------

@@ -5,7 +5,14 @@
 -- o options JSON, st state, ct created, sa started, fa finished, tk token, wk worker,
 -- r result, le last error, eh error history, dr dead reason, pg progress, rs reschedules,
 -- sl stalls, xs max stalls, xr max reschedules, kc/kd keep completed/dead ms, wt waiters.
+-- A token ('tk') is set only while the job is active: every transition out of active clears it
+-- (complete sets it to '' in the write it makes anyway), so a matching token means a live lease.
+-- The worker ('wk') is cleared when a job goes back to waiting or delayed; a job that ended
+-- keeps the worker that ran its last attempt.
+-- Every redis.call() costs a few microseconds of fixed overhead, more than most commands' own
+-- work: hot paths read settings once per call (setting, group_setting) and batch their writes.
 local PRIO_SHIFT = 4398046511104 -- 2^42: priority above, FIFO sequence below, exact in a double
+local DEFAULT_PRIO = 500 -- Priority.NORMAL: a job without 'p' has it
 local EVENTS_MAX = 10000
 local TRIM_BATCH = 100
 local DAY = 86400000
@@ -22,20 +29,38 @@ local function now_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
+-- A number, not a formatted string: redis.call() passes numbers on exactly (%.17g), and a
+-- string.format per job was measurable.
 local function score_of(prio, seq)
-  return string.format('%.0f', (tonumber(prio) or 0) * PRIO_SHIFT + (tonumber(seq) or 0))
+  return (tonumber(prio) or DEFAULT_PRIO) * PRIO_SHIFT + (tonumber(seq) or 0)
 end
 
 local function wake(base)
   redis.call('ZADD', base .. 'marker', 0, 'm')
 end
 
+-- Queue settings kept in meta, each read at most once per script call: they change only through
+-- other calls. (A single HMGET of them all cost more than the few HGETs a call needs: every
+-- argument and every reply element of a redis.call() has its price.) The virtual time 'vt' and
+-- the token counter are read here too: only claim moves them, and it writes them back itself.
+local SETTINGS = {}
+local function setting(base, field)
+  local value = SETTINGS[field]
+  if value == nil then
+    value = redis.call('HGET', base .. 'meta', field)
+    SETTINGS[field] = value
+  end
+  return value
+end
+
+local function setting_num(base, field, default)
+  return tonumber(setting(base, field) or '') or default
+end
+
 -- The events stream is opt-in per queue (meta 'ev' = '1'): an XADD costs about as much as the
--- rest of a transition, and nothing in the engine needs it. Read once per script call.
-local EVENTS_ON = nil
+-- rest of a transition, and nothing in the engine needs it.
 local function emit(base, kind, id, extra)
-  if EVENTS_ON == nil then EVENTS_ON = redis.call('HGET', base .. 'meta', 'ev') == '1' end
-  if not EVENTS_ON then return end
+  if setting(base, 'ev') ~= '1' then return end
   if extra then
     redis.call('XADD', base .. 'events', 'MAXLEN', '~', EVENTS_MAX, '*', 'e', kind, 'id', id, 'x', extra)
   else
@@ -51,19 +76,40 @@ end
 -- ready:   groups that may be served now, score = virtual time (fair queueing by weight)
 -- limited: groups held back until a time (rate limit, RateLimited from a handler), score = until
 -- gpaused: paused groups; glimit/grate/gweight: per-group overrides of the queue defaults
+-- A per-group override (hash glimit, grate or gweight); most queues have none, so whether the
+-- hash exists is asked once per call. A script that writes an override calls forget_overrides().
+local OVERRIDES = {}
+local function group_setting(base, hash, group)
+  local present = OVERRIDES[hash]
+  if present == nil then
+    present = redis.call('EXISTS', base .. hash) == 1
+    OVERRIDES[hash] = present
+  end
+  if not present then return false end
+  return redis.call('HGET', base .. hash, group)
+end
+
+local function forget_overrides()
+  OVERRIDES = {}
+end
+
 local function group_concurrency(base, group)
-  local own = redis.call('HGET', base .. 'glimit', group)
+  local own = group_setting(base, 'glimit', group)
   if own then return tonumber(own) or 0 end
-  return meta_num(base, 'gconc', 0)
+  return setting_num(base, 'gconc', 0)
 end
 
 local function group_rate(base, group)
-  local own = redis.call('HGET', base .. 'grate', group)
+  local own = group_setting(base, 'grate', group)
   if own then
     local n, w = string.match(own, '^(%d+):(%d+)$')
     return tonumber(n) or 0, tonumber(w) or 0
   end
-  return meta_num(base, 'grate_n', 0), meta_num(base, 'grate_w', 0)
+  return setting_num(base, 'grate_n', 0), setting_num(base, 'grate_w', 0)
+end
+
+local function group_weight(base, group)
+  return tonumber(group_setting(base, 'gweight', group) or '1') or 1
 end
 
 -- Milliseconds until a sliding window of w ms admits one more start (0 = now).
@@ -92,12 +138,12 @@ local function group_eligible(base, group)
   return not group_at_limit(base, group)
 end
 
--- Add the group to the ready set if it has waiting jobs and nothing holds it back.
-local function make_ready(base, group)
-  if redis.call('ZCARD', base .. 'w:' .. group) == 0 then return false end
+-- Add the group to the ready set if it has waiting jobs and nothing holds it back
+-- (``waiting``: the caller knows the group has some).
+local function make_ready(base, group, waiting)
+  if not waiting and redis.call('ZCARD', base .. 'w:' .. group) == 0 then return false end
   if not group_eligible(base, group) then return false end
-  local vt = redis.call('HGET', base .. 'meta', 'vt') or '0'
-  return redis.call('ZADD', base .. 'ready', 'NX', vt, group) == 1
+  return redis.call('ZADD', base .. 'ready', 'NX', setting(base, 'vt') or '0', group) == 1
 end
 
 -- Put a job (already stored) into its group's waiting set and make the group ready.
@@ -105,11 +151,12 @@ local function push_waiting(base, id, group, prio, seq)
   redis.call('ZADD', base .. 'w:' .. group, score_of(prio, seq), id)
   redis.call('HINCRBY', base .. 'meta', 'waiting', 1)
   if group ~= '' then redis.call('SADD', base .. 'groups', group) end
-  make_ready(base, group)
+  make_ready(base, group, true)
 end
 
-local function requeue(base, jkey, id)
-  local f = redis.call('HMGET', jkey, 'g', 'p', 's')
+-- ``f``: the job's fields g, p, s if the caller read them already.
+local function requeue(base, jkey, id, f)
+  f = f or redis.call('HMGET', jkey, 'g', 'p', 's')
   push_waiting(base, id, f[1] or '', f[2], f[3])
   redis.call('HSET', jkey, 'st', 'waiting')
 end
@@ -126,9 +173,9 @@ local function requeue_after(base, jkey, id, delay, now)
   end
 end
 
-local function release_group(base, group)
+local function release_group(base, group, n)
   if group and group ~= '' then
-    local left = redis.call('HINCRBY', base .. 'gactive', group, -1)
+    local left = redis.call('HINCRBY', base .. 'gactive', group, -(n or 1))
     if left <= 0 then redis.call('HDEL', base .. 'gactive', group) end
     if make_ready(base, group) then
       wake(base)
@@ -140,6 +187,20 @@ end
 
 local function delete_job(base, id)
   redis.call('DEL', base .. 'j:' .. id, base .. 'd:' .. id, base .. 'log:' .. id)
+end
+
+-- Many jobs' keys in few DEL calls (one call per job cost more than the deletes).
+local function delete_jobs(base, ids)
+  local keys = {}
+  for _, id in ipairs(ids) do
+    local n = #keys
+    keys[n + 1] = base .. 'j:' .. id
+    keys[n + 2] = base .. 'd:' .. id
+    keys[n + 3] = base .. 'log:' .. id
+  end
+  for i = 1, #keys, 3000 do
+    redis.call('DEL', unpack(keys, i, math.min(i + 2999, #keys)))
+  end
 end
 
 -- Wake every caller blocked in handle.result() for this job.
@@ -160,16 +221,18 @@ local function trim(base, set, now, max_count, counter)
   local key = base .. set
   local n = 0
   local expired = redis.call('ZRANGEBYSCORE', key, '-inf', now, 'LIMIT', 0, TRIM_BATCH)
-  for _, id in ipairs(expired) do delete_job(base, id) end
   if #expired > 0 then
+    delete_jobs(base, expired)
     redis.call('ZREM', key, unpack(expired))
     n = #expired
   end
   local excess = redis.call('ZCARD', key) - max_count
   if excess > 0 then
     local popped = redis.call('ZPOPMIN', key, math.min(excess, TRIM_BATCH))
-    for i = 1, #popped, 2 do delete_job(base, popped[i]) end
-    n = n + #popped / 2
+    local ids = {}
+    for i = 1, #popped, 2 do ids[#ids + 1] = popped[i] end
+    delete_jobs(base, ids)
+    n = n + #ids
   end
   if n > 0 then redis.call('HINCRBY', base .. 'meta', counter, n) end
 end
@@ -177,19 +240,19 @@ end
 local function keep_ms(jkey, field, base, meta_field, default)
   local own = tonumber(redis.call('HGET', jkey, field) or '')
   if own and own >= 0 then return own end
-  return meta_num(base, meta_field, default)
+  return setting_num(base, meta_field, default)
 end
 
 local function to_dead(base, jkey, id, reason, now)
   local state = 'dead'
   if reason == 'cancelled' then state = 'cancelled' end
   redis.call('HSET', jkey, 'st', state, 'dr', reason, 'fa', now)
-  redis.call('HDEL', jkey, 'tk', 'wk')
+  redis.call('HDEL', jkey, 'tk') -- 'wk' stays: who ran the last attempt
   local keep = keep_ms(jkey, 'kd', base, 'dead_age', 7 * DAY)
   redis.call('ZADD', base .. 'dead', now + keep, id)
   notify(base, jkey, id)
   emit(base, 'dead', id, reason)
-  trim(base, 'dead', now, meta_num(base, 'dead_max', 10000), 'dead_trimmed')
+  trim(base, 'dead', now, setting_num(base, 'dead_max', 10000), 'dead_trimmed')
 end
 
 -- Append an error record (JSON object) to the bounded history and keep it as the last error.

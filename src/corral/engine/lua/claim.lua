@@ -1,9 +1,10 @@
 -- claim: promote due delayed jobs and held groups, then lease up to N waiting jobs.
 -- KEYS[1] meta hash
 -- ARGV[1] base; ARGV[2] max jobs; ARGV[3] worker id; ARGV[4] lease ms; ARGV[5] promote limit
--- Returns {ms_until_next_due (-1 none), paused (0/1), then 10 fields per job:
---          id, name, payload, attempt, max_attempts, options_json, token, group, created_ms,
+-- Returns {ms_until_next_due (-1 none), paused (0/1), first token, then 9 fields per job:
+--          id, name, payload, attempt, max_attempts, options_json, group, created_ms,
 --          reschedules}
+-- Tokens are consecutive: the k-th job returned (from 0) holds first token + k.
 -- "next due" is the earliest of: the next delayed job, the next held group's release, and the
 -- moment the queue-wide rate limit admits another start; workers sleep until then.
 -- Groups are served by start-time fair queueing: the ready group with the lowest virtual time
@@ -24,7 +25,8 @@ if #due > 0 then
   redis.call('ZREM', base .. 'delayed', unpack(due))
   for _, id in ipairs(due) do
     local jkey = base .. 'j:' .. id
-    if redis.call('EXISTS', jkey) == 1 then requeue(base, jkey, id) end
+    local f = redis.call('HMGET', jkey, 'g', 'p', 's', 'st')
+    if f[4] then requeue(base, jkey, id, f) end -- no state: the hash is gone
   end
 end
 local released = redis.call('ZRANGEBYSCORE', base .. 'limited', '-inf', now, 'LIMIT', 0, promote)
@@ -33,15 +35,17 @@ for _, group in ipairs(released) do
   make_ready(base, group)
 end
 
-local out = {-1, 0}
-if redis.call('HGET', meta, 'paused') == '1' then
+local first_token = setting_num(base, 'token', 0) + 1
+local token = first_token - 1
+local out = {-1, 0, first_token}
+if setting(base, 'paused') == '1' then
   out[2] = 1
   want = 0
 end
 
-local qn, qw = meta_num(base, 'rate_n', 0), meta_num(base, 'rate_w', 0)
+local qn, qw = setting_num(base, 'rate_n', 0), setting_num(base, 'rate_w', 0)
 local hold = -1
-local got = 0
+local got, popped_total = 0, 0
 local guard = want * 4 + 16
 while got < want and guard > 0 do
   guard = guard - 1
@@ -83,19 +87,18 @@ while got < want and guard > 0 do
     if count == 0 then
       redis.call('ZREM', base .. 'ready', group)
     else
-      redis.call('HINCRBY', meta, 'waiting', -count)
-      redis.call('HSET', meta, 'vt', head[2])
-      local first_token = redis.call('HINCRBY', meta, 'token', count) - count
+      popped_total = popped_total + count
+      SETTINGS['vt'] = head[2]
       local leased, in_group = {}, 0
       for k = 1, count do
         local id = popped[2 * k - 1]
         local jkey = base .. 'j:' .. id
-        local f = redis.call('HMGET', jkey, 'n', 'd', 'a', 'ma', 'o', 'ct', 'rs')
-        f[2] = redis.call('GET', base .. 'd:' .. id) or f[2] -- a hand-written hash may hold 'd'
-        f[3] = f[3] or '0' -- no attempt yet
-        if f[1] and f[2] and tonumber(f[3]) and tonumber(f[4]) then
-          local token = tostring(first_token + k)
-          local attempt = tonumber(f[3]) + 1
+        local f = redis.call('HMGET', jkey, 'n', 'a', 'ma', 'o', 'ct', 'rs')
+        local payload = redis.call('GET', base .. 'd:' .. id)
+        local attempt = tonumber(f[2] or '0') -- no attempt yet
+        if f[1] and payload and attempt and tonumber(f[3]) then
+          token = token + 1
+          attempt = attempt + 1
           redis.call('HSET', jkey, 'st', 'active', 'tk', token, 'wk', worker, 'a', attempt, 'sa', now)
           leased[#leased + 1] = now + lease
           leased[#leased + 1] = id
@@ -107,14 +110,13 @@ while got < want and guard > 0 do
           local n = #out
           out[n + 1] = id
           out[n + 2] = f[1]
-          out[n + 3] = f[2]
+          out[n + 3] = payload
           out[n + 4] = attempt
-          out[n + 5] = tonumber(f[4])
-          out[n + 6] = f[5] or '{}'
-          out[n + 7] = token
-          out[n + 8] = group
-          out[n + 9] = tonumber(f[6]) or 0 -- a garbled timestamp must not break the claimer
-          out[n + 10] = tonumber(f[7]) or 0
+          out[n + 5] = tonumber(f[3])
+          out[n + 6] = f[4] or '{}'
+          out[n + 7] = group
+          out[n + 8] = tonumber(f[5]) or 0 -- a garbled timestamp must not break the claimer
+          out[n + 9] = tonumber(f[6]) or 0
           got = got + 1
         elseif redis.call('EXISTS', jkey) == 1 then
           record_error(jkey, cjson.encode({type = 'MalformedJob', attempt = 0, at = now,
@@ -124,17 +126,20 @@ while got < want and guard > 0 do
       end
       call_chunked('ZADD', base .. 'active', leased, 2000)
       if in_group > 0 then redis.call('HINCRBY', base .. 'gactive', group, in_group) end
-      if redis.call('ZCARD', wkey) == 0 or (group ~= '' and group_at_limit(base, group)) then
+      local emptied = count < take or redis.call('ZCARD', wkey) == 0
+      if emptied or (group ~= '' and group_at_limit(base, group)) then
         redis.call('ZREM', base .. 'ready', group)
       else
         local weight = 1
-        if group ~= '' then
-          weight = tonumber(redis.call('HGET', base .. 'gweight', group) or '1') or 1
-        end
-        redis.call('ZADD', base .. 'ready', string.format('%.17g', vt + 1 / weight), group)
+        if group ~= '' then weight = group_weight(base, group) end
+        redis.call('ZADD', base .. 'ready', vt + 1 / weight, group)
       end
     end
   end
+end
+if popped_total > 0 then
+  redis.call('HINCRBY', meta, 'waiting', -popped_total)
+  redis.call('HSET', meta, 'vt', SETTINGS['vt'], 'token', token)
 end
 
 if got > 0 and redis.call('ZCARD', base .. 'ready') > 0 then wake(base) end

@@ -2,28 +2,33 @@
 -- KEYS[1] meta hash
 -- ARGV[1] base; ARGV[2] count; then per job: id, token, result_json
 -- Returns one flag per job: 1 completed, 0 refused (stale token: the job was re-leased).
+-- A completed job keeps 'wk' (who ran it); its token is blanked in the same write. A result of
+-- 'null' is not stored (absent reads as null). Groups are released once per group per batch.
 local base = ARGV[1]
 local count = tonumber(ARGV[2])
 local now = now_ms()
 local flags = {}
-local default_keep = meta_num(base, 'completed_age', DAY)
-local leaving, ended, seen = {}, {}, {}
+local default_keep = setting_num(base, 'completed_age', DAY)
+local leaving, ended, seen, gone, groups = {}, {}, {}, {}, {}
 for i = 0, count - 1 do
   local id, token, result = ARGV[3 + i * 3], ARGV[4 + i * 3], ARGV[5 + i * 3]
   local jkey = base .. 'j:' .. id
-  local f = redis.call('HMGET', jkey, 'tk', 'g', 'kc', 'wt')
-  if not seen[id] and f[1] == token and redis.call('ZSCORE', base .. 'active', id) then
+  local f = redis.call('HMGET', jkey, 'tk', 'st', 'g', 'kc', 'wt')
+  if f[1] == token and f[2] == 'active' and not seen[id] then
     seen[id] = true
     leaving[#leaving + 1] = id
-    if f[2] and f[2] ~= '' then release_group(base, f[2]) end
-    if f[4] then notify(base, jkey, id) end
-    local keep = tonumber(f[3] or '')
+    if f[3] and f[3] ~= '' then groups[f[3]] = (groups[f[3]] or 0) + 1 end
+    if f[5] then notify(base, jkey, id) end
+    local keep = tonumber(f[4] or '')
     if not keep or keep < 0 then keep = default_keep end
     if keep == 0 then
-      delete_job(base, id)
+      gone[#gone + 1] = id
     else
-      redis.call('HSET', jkey, 'st', 'completed', 'r', result, 'fa', now)
-      redis.call('HDEL', jkey, 'tk', 'wk')
+      if result == 'null' then
+        redis.call('HSET', jkey, 'st', 'completed', 'fa', now, 'tk', '')
+      else
+        redis.call('HSET', jkey, 'st', 'completed', 'r', result, 'fa', now, 'tk', '')
+      end
       ended[#ended + 1] = now + keep
       ended[#ended + 1] = id
     end
@@ -35,6 +40,8 @@ for i = 0, count - 1 do
 end
 -- the sorted sets are updated once for the whole batch
 call_chunked('ZREM', base .. 'active', leaving, 1000)
+for group, n in pairs(groups) do release_group(base, group, n) end
+if #gone > 0 then delete_jobs(base, gone) end
 call_chunked('ZADD', base .. 'completed', ended, 2000)
-trim(base, 'completed', now, meta_num(base, 'completed_max', 1000), 'completed_trimmed')
+trim(base, 'completed', now, setting_num(base, 'completed_max', 1000), 'completed_trimmed')
 return flags

@@ -1,71 +1,104 @@
 -- enqueue: store new jobs and make them waiting (or delayed), all or none.
 -- KEYS[1] meta hash (routes the call to the queue's slot)
--- ARGV[1] base prefix; ARGV[2] a JSON array of jobs, each an array of 12 fields:
---   id, name, payload, group, priority, delay_ms, max_attempts, options_json,
---   max_stalls, max_reschedules, keep_completed_ms (-1 = queue default), keep_dead_ms
--- One JSON argument instead of 12 per job: the client packs it in one step.
+-- ARGV[1] base prefix; ARGV[2] S, the number of job specs; then S specs of 8 fields each:
+--   name, priority, max_attempts, options_json, max_stalls, max_reschedules,
+--   keep_completed_ms (-1 = queue default), keep_dead_ms (-1 = queue default)
+-- then 5 fields per job: id, payload, group, delay_ms, spec number (1..S).
+-- Jobs of one definition share a spec, so a batch sends 5 plain arguments per job: cheaper for
+-- Redis than decoding JSON (which cost a seventh of this script's time) and for the client.
 -- Returns: one flag per job: 1 stored, 0 a job with that id already exists (nothing written).
 -- Validation happens before any write so a bad entry leaves nothing half-written. Fields that
 -- hold their default value are not stored (readers fall back to the default): less memory.
 local base = ARGV[1]
-local ok, jobs = pcall(cjson.decode, ARGV[2])
-if not ok or type(jobs) ~= 'table' then return redis.error_reply('ERR_BAD_JOB batch is not a JSON array') end
-for _, j in ipairs(jobs) do
-  if type(j) ~= 'table' or #j ~= 12 then return redis.error_reply('ERR_BAD_JOB a job needs 12 fields') end
-  if type(j[1]) ~= 'string' or j[1] == '' or type(j[2]) ~= 'string' or j[2] == '' then
-    return redis.error_reply('ERR_BAD_JOB empty id or name')
+local meta = base .. 'meta'
+local nspec = tonumber(ARGV[2])
+if not nspec or nspec < 0 then return redis.error_reply('ERR_BAD_JOB malformed batch') end
+local first = 3 + nspec * 8
+local njobs = (#ARGV - first + 1) / 5
+if njobs < 0 or njobs ~= math.floor(njobs) then
+  return redis.error_reply('ERR_BAD_JOB a job needs 5 fields')
+end
+
+-- Each spec becomes the HSET field list its jobs share (defaults left out).
+local specs = {}
+for s = 1, nspec do
+  local o = 2 + (s - 1) * 8
+  local name, prio, ma = ARGV[o + 1], tonumber(ARGV[o + 2]), tonumber(ARGV[o + 3])
+  local xs, xr, kc, kd = tonumber(ARGV[o + 5]), tonumber(ARGV[o + 6]), tonumber(ARGV[o + 7]), tonumber(ARGV[o + 8])
+  if name == '' then return redis.error_reply('ERR_BAD_JOB empty id or name') end
+  if not prio or not ma or not xs or not xr or not kc or not kd then
+    return redis.error_reply('ERR_BAD_JOB non-numeric priority, delay or attempts for job ' .. name)
   end
-  if type(j[3]) ~= 'string' or type(j[4]) ~= 'string' then
-    return redis.error_reply('ERR_BAD_JOB payload and group must be strings for ' .. j[1])
+  local fields = {'n', name, 'ma', ma}
+  if prio ~= DEFAULT_PRIO then fields[#fields + 1] = 'p'; fields[#fields + 1] = prio end
+  local opts = ARGV[o + 4]
+  if opts ~= '' and opts ~= '{}' then fields[#fields + 1] = 'o'; fields[#fields + 1] = opts end
+  if xs ~= 1 then fields[#fields + 1] = 'xs'; fields[#fields + 1] = xs end
+  if xr ~= 25 then fields[#fields + 1] = 'xr'; fields[#fields + 1] = xr end
+  if kc >= 0 then fields[#fields + 1] = 'kc'; fields[#fields + 1] = kc end
+  if kd >= 0 then fields[#fields + 1] = 'kd'; fields[#fields + 1] = kd end
+  specs[s] = {fields = fields, name = name, ma = ma, prio = prio, plain = #fields == 4}
+end
+for i = first, #ARGV, 5 do
+  if ARGV[i] == '' then return redis.error_reply('ERR_BAD_JOB empty id or name') end
+  if not tonumber(ARGV[i + 3]) then
+    return redis.error_reply('ERR_BAD_JOB non-numeric priority, delay or attempts for ' .. ARGV[i])
   end
-  if not tonumber(j[5]) or not tonumber(j[6]) or not tonumber(j[7]) then
-    return redis.error_reply('ERR_BAD_JOB non-numeric priority, delay or attempts for ' .. j[1])
+  if not specs[tonumber(ARGV[i + 4])] then
+    return redis.error_reply('ERR_BAD_JOB no spec ' .. ARGV[i + 4] .. ' for ' .. ARGV[i])
   end
 end
+
 local now = now_ms()
+local m = redis.call('HMGET', meta, 'seq', 'waiting', 'vt', 'ev')
+SETTINGS['vt'], SETTINGS['ev'] = m[3], m[4] -- read with the counters: one call instead of three
+local seq = tonumber(m[1] or '0') or 0
 local flags = {}
 local stored, waiting = 0, 0
-local touched = {}  -- groups that got waiting jobs: made ready once per batch, not per job
-local seq = tonumber(redis.call('HGET', base .. 'meta', 'seq') or '0')
-for i, j in ipairs(jobs) do
-  local id, group, prio, delay = j[1], j[4], tonumber(j[5]), tonumber(j[6])
+local touched = {} -- groups that got waiting jobs: made ready once per batch, not per job
+for i = first, #ARGV, 5 do
+  local id, group, delay = ARGV[i], ARGV[i + 2], tonumber(ARGV[i + 3])
+  local spec = specs[tonumber(ARGV[i + 4])]
   local jkey = base .. 'j:' .. id
   if redis.call('EXISTS', jkey) == 1 then
-    flags[i] = 0
+    flags[#flags + 1] = 0
   else
     seq = seq + 1
-    local fields = {'n', j[2], 'p', prio, 's', seq, 'ma', tonumber(j[7]), 'ct', now} -- 'a' absent = 0
-    redis.call('SET', base .. 'd:' .. id, j[3])
-    local n = #fields
-    if group ~= '' then fields[n + 1] = 'g'; fields[n + 2] = group; n = n + 2 end
-    if j[8] ~= '' and j[8] ~= '{}' then fields[n + 1] = 'o'; fields[n + 2] = j[8]; n = n + 2 end
-    if tonumber(j[9]) ~= 1 then fields[n + 1] = 'xs'; fields[n + 2] = j[9]; n = n + 2 end
-    if tonumber(j[10]) ~= 25 then fields[n + 1] = 'xr'; fields[n + 2] = j[10]; n = n + 2 end
-    if tonumber(j[11]) >= 0 then fields[n + 1] = 'kc'; fields[n + 2] = j[11]; n = n + 2 end
-    if tonumber(j[12]) >= 0 then fields[n + 1] = 'kd'; fields[n + 2] = j[12]; n = n + 2 end
-    if delay > 0 then
-      fields[n + 1] = 'st'; fields[n + 2] = 'delayed'
+    redis.call('SET', base .. 'd:' .. id, ARGV[i + 1])
+    local state = 'waiting'
+    if delay > 0 then state = 'delayed' end
+    if spec.plain and group == '' then -- the common case, without building a table per job
+      redis.call('HSET', jkey, 'n', spec.name, 'ma', spec.ma, 's', seq, 'ct', now, 'st', state) -- 'a' absent = 0
+    else
+      local fields = {unpack(spec.fields)}
+      local n = #fields
+      fields[n + 1] = 's'; fields[n + 2] = seq; fields[n + 3] = 'ct'; fields[n + 4] = now
+      fields[n + 5] = 'st'; fields[n + 6] = state
+      if group ~= '' then fields[n + 7] = 'g'; fields[n + 8] = group end
       redis.call('HSET', jkey, unpack(fields))
+    end
+    if delay > 0 then
       redis.call('ZADD', base .. 'delayed', now + delay, id)
     else
-      fields[n + 1] = 'st'; fields[n + 2] = 'waiting'
-      redis.call('HSET', jkey, unpack(fields))
-      redis.call('ZADD', base .. 'w:' .. group, score_of(prio, seq), id)
+      redis.call('ZADD', base .. 'w:' .. group, score_of(spec.prio, seq), id)
       waiting = waiting + 1
       touched[group] = true
     end
-    flags[i] = 1
+    flags[#flags + 1] = 1
     stored = stored + 1
   end
 end
-if waiting > 0 then redis.call('HINCRBY', base .. 'meta', 'waiting', waiting) end
-for group in pairs(touched) do
-  if group ~= '' then redis.call('SADD', base .. 'groups', group) end
-  make_ready(base, group)
-end
 if stored > 0 then
-  redis.call('HSET', base .. 'meta', 'seq', seq)
-  emit(base, 'enqueued', jobs[1][1], tostring(stored))
+  redis.call('HSET', meta, 'seq', seq, 'waiting', (tonumber(m[2] or '0') or 0) + waiting)
+  for group in pairs(touched) do
+    if group == '' then -- the default group has no limits: ready unless already in the round
+      redis.call('ZADD', base .. 'ready', 'NX', setting(base, 'vt') or '0', '')
+    else
+      redis.call('SADD', base .. 'groups', group)
+      make_ready(base, group)
+    end
+  end
+  emit(base, 'enqueued', ARGV[first], tostring(stored))
   wake(base)
 end
 return flags
