@@ -1,3 +1,4 @@
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -6,6 +7,7 @@ from pydantic import BaseModel
 import corral
 from corral import App, ConfigError, JobOptions, PayloadError, Priority
 from corral.ids import new_job_id
+from corral.job import JOB_ID_RE
 from corral.schedule import due_in_ms
 
 
@@ -58,8 +60,10 @@ def test_due_in_ms() -> None:
 def test_ids_are_unique_and_time_sorted() -> None:
     ids = [new_job_id() for _ in range(2000)]
     assert len(set(ids)) == 2000
-    assert all(len(i) == 26 for i in ids)
-    assert ids[0][:10] <= ids[-1][:10]
+    assert all(len(i) == 22 and JOB_ID_RE.match(i) and not i.startswith("-") for i in ids)
+    assert ids[0][:8] <= ids[-1][:8]
+    time.sleep(0.002)
+    assert ids[-1] < new_job_id()  # a later millisecond sorts after
 
 
 def test_job_definition_errors() -> None:

@@ -18,7 +18,7 @@ import asyncio
 import collections
 import logging
 import ssl
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 import hiredis
@@ -35,24 +35,18 @@ from corral.settings import RedisTarget
 log = logging.getLogger(__name__)
 
 Command = Sequence[str | int | float | bytes]
+# hiredis's stub types the argument as a 1-tuple; it takes any number of arguments
+_pack_command: Callable[[tuple[Any, ...]], bytes] = hiredis.pack_command
 REPLY_TIMEOUT_S = 10.0
 CONNECT_TIMEOUT_S = 5.0
 
 
 def pack(commands: Sequence[Command]) -> bytes:
-    """RESP-encode commands into one buffer."""
-    out: list[bytes] = []
-    for command in commands:
-        out.append(b"*%d\r\n" % len(command))
-        for arg in command:
-            if isinstance(arg, bytes):
-                data = arg
-            elif isinstance(arg, str):
-                data = arg.encode()
-            else:
-                data = repr(arg).encode() if isinstance(arg, float) else str(arg).encode()
-            out.append(b"$%d\r\n%b\r\n" % (len(data), data))
-    return b"".join(out)
+    """RESP-encode commands into one buffer (hiredis's C encoder: a third of the cost of
+    doing it in Python, which mattered for a bulk enqueue's thousands of arguments)."""
+    if len(commands) == 1:
+        return _pack_command(tuple(commands[0]))
+    return b"".join([_pack_command(tuple(c)) for c in commands])
 
 
 def _error(reply: hiredis.ReplyError) -> ResponseError | BusyLoadingError:
@@ -106,6 +100,15 @@ class _Connection(asyncio.Protocol):
         self.transport.write(pack(commands))
         return futures
 
+    def send_one(self, command: Command) -> asyncio.Future[Any]:
+        """``send`` for a single command: no lists (the path of every awaited enqueue)."""
+        if self.closed or self.transport is None or self.transport.is_closing():
+            raise RedisConnectionError("connection to Redis is closed")
+        future = self.loop.create_future()
+        self.pending.append((future, self.loop.time()))
+        self.transport.write(_pack_command(tuple(command)))
+        return future
+
     def oldest_wait(self) -> float:
         return self.loop.time() - self.pending[0][1] if self.pending else 0.0
 
@@ -128,9 +131,22 @@ class Transport:
 
     async def execute(self, *command: str | int | float | bytes) -> Any:
         """One command; an error reply is raised."""
-        (reply,) = await self.pipeline([command])
+        reply = await self.call(command)
         if isinstance(reply, Exception):
             raise reply
+        return reply
+
+    async def call(self, command: Command) -> Any:
+        """One command; an error reply comes back as an exception value. On an open
+        connection it goes straight out; otherwise (or if it fails) it takes ``pipeline``'s
+        path, with its reconnects and retries."""
+        conn = self._conn
+        if conn is not None and not conn.closed:
+            try:
+                return await conn.send_one(command)
+            except (RedisConnectionError, OSError, TimeoutError):
+                pass  # sent again below, as pipeline() would (safe for our scripts)
+        (reply,) = await self.pipeline([command])
         return reply
 
     async def pipeline(self, commands: Sequence[Command]) -> list[Any]:
