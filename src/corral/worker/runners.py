@@ -44,19 +44,28 @@ class Runners:
         kwargs = job_fn.codec.loads(payload)
         if job_fn.mode == "async":
             token = set_current(ctx)
-            scope = asyncio.timeout(timeout)
             try:
-                async with scope:
+                if timeout is None:
                     result = await job_fn.fn(**kwargs)
-            except TimeoutError:
-                if scope.expired():  # ours; a TimeoutError the handler raised stays its own
-                    raise timeout_error(timeout or 0) from None
-                raise
+                else:
+                    result = await self._with_timeout(job_fn, kwargs, timeout)
             finally:
                 reset_current(token)
         else:
             result = await self._in_thread(job_fn, kwargs, ctx, timeout)
         return job_fn.codec.dump_result(result)
+
+    async def _with_timeout(
+        self, job_fn: JobFunction[Any, Any], kwargs: dict[str, Any], timeout: float
+    ) -> Any:
+        scope = asyncio.timeout(timeout)
+        try:
+            async with scope:
+                return await job_fn.fn(**kwargs)
+        except TimeoutError:
+            if scope.expired():  # ours; a TimeoutError the handler raised stays its own
+                raise timeout_error(timeout) from None
+            raise
 
     async def _in_thread(
         self,

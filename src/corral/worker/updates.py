@@ -34,15 +34,27 @@ class Updates:
     so log lines keep their order and the last progress wins; the worker awaits ``flush()``
     before recording the outcome, so a write made just before ``return`` is not lost."""
 
+    __slots__ = ("_background", "_engine", "_job", "_last", "_loop", "_queue")
+
     def __init__(
-        self, engine: Engine, queue: str, job: Claimed, background: set[asyncio.Task[Any]]
+        self,
+        engine: Engine,
+        queue: str,
+        job: Claimed,
+        background: set[asyncio.Task[Any]],
+        loop: asyncio.AbstractEventLoop,
     ) -> None:
         self._engine = engine
         self._queue = queue
         self._job = job
         self._background = background
-        self._loop = asyncio.get_running_loop()
+        self._loop = loop
         self._last: asyncio.Task[None] | None = None
+
+    @property
+    def pending(self) -> bool:
+        """Whether a write was made (``flush`` then has something to wait for)."""
+        return self._last is not None
 
     def write(self, progress: Any, line: str) -> None:
         try:
