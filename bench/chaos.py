@@ -601,7 +601,13 @@ async def soak(cfg: Config, work_dir: Path, *, verbose: bool = False) -> Account
     acct.enqueue_max_wait_s = run.enqueue_max_wait_s
     acct.stored_by_failed_enqueue = run.stored_by_failed_enqueue
     acct.wall_s = time.monotonic() - t0
-    crashed = {pid: c for pid, c in codes.items() if pid not in fleet.killed and c != 0}
+    # -SIGTERM: our own stop() reached a worker still importing, before it set up its handler
+    # (a worker that runs exits 0 on SIGTERM); that is not a worker dying on its own
+    crashed = {
+        pid: c
+        for pid, c in codes.items()
+        if pid not in fleet.killed and c not in (0, -signal.SIGTERM)
+    }
     acct.workers_crashed = len(crashed)
     for pid, code in crashed.items():
         tail = fleet.logs[pid].read_text(errors="replace").strip().splitlines()[-3:]
