@@ -1,10 +1,14 @@
 -- claim: promote due delayed jobs and held groups, then lease up to N waiting jobs.
 -- KEYS[1] meta hash
 -- ARGV[1] base; ARGV[2] max jobs; ARGV[3] worker id; ARGV[4] lease ms; ARGV[5] promote limit
--- Returns {ms_until_next_due (-1 none), paused (0/1), first token, then 9 fields per job:
---          id, name, payload, attempt, max_attempts, options_json, group, created_ms,
---          reschedules}
--- Tokens are consecutive: the k-th job returned (from 0) holds first token + k.
+-- Returns {ms_until_next_due (-1 none), paused (0/1), token, then 2 entries per job:
+--          "id NUL name NUL attempt NUL max_attempts NUL reschedules NUL options_json NUL
+--          payload" (the payload last: it may hold anything), group}
+-- The fencing token is one per claim call, shared by the jobs it leases: a job is leased at
+-- most once per call, so (job, token) names one attempt, and a later lease of the same job
+-- always has a larger token.
+-- One string per job rather than nine reply elements: each element of a script's reply cost
+-- more than building the string (the claim is what bounds a worker's rate).
 -- "next due" is the earliest of: the next delayed job, the next held group's release, and the
 -- moment the queue-wide rate limit admits another start; workers sleep until then.
 -- Groups are served by start-time fair queueing: the ready group with the lowest virtual time
@@ -35,9 +39,12 @@ for _, group in ipairs(released) do
   make_ready(base, group)
 end
 
-local first_token = setting_num(base, 'token', 0) + 1
-local token = first_token - 1
-local out = {-1, 0, first_token}
+local token = setting_num(base, 'token', 0) + 1
+local out, nout = {-1, 0, token}, 3
+-- Strings made once: a number passed to redis.call() or joined into a string is formatted
+-- anew each time (a float format, the dearest thing in this loop).
+local token_s, now_s, deadline = string.format('%d', token), tostring(now), tostring(now + lease)
+local ATTEMPTS = {'1', '2', '3', '4', '5', '6', '7', '8', '9', '10'}
 if setting(base, 'paused') == '1' then
   out[2] = 1
   want = 0
@@ -89,34 +96,29 @@ while got < want and guard > 0 do
     else
       popped_total = popped_total + count
       SETTINGS['vt'] = head[2]
-      local leased, in_group = {}, 0
+      local leased, nleased, in_group = {}, 0, 0
       for k = 1, count do
         local id = popped[2 * k - 1]
         local jkey = base .. 'j:' .. id
-        local f = redis.call('HMGET', jkey, 'n', 'a', 'ma', 'o', 'ct', 'rs')
+        local f = redis.call('HMGET', jkey, 'n', 'a', 'ma', 'o', 'rs')
         local payload = redis.call('GET', base .. 'd:' .. id)
-        local attempt = tonumber(f[2] or '0') -- no attempt yet
+        local attempt = tonumber(f[2] or '0') -- no 'a': no attempt yet
         if f[1] and payload and attempt and tonumber(f[3]) then
-          token = token + 1
           attempt = attempt + 1
-          redis.call('HSET', jkey, 'st', 'active', 'tk', token, 'wk', worker, 'a', attempt, 'sa', now)
-          leased[#leased + 1] = now + lease
-          leased[#leased + 1] = id
+          local attempt_s = ATTEMPTS[attempt] or string.format('%d', attempt)
+          redis.call('HSET', jkey, 'st', 'active', 'tk', token_s, 'wk', worker, 'a', attempt_s, 'sa', now_s)
+          leased[nleased + 1] = deadline
+          leased[nleased + 2] = id
+          nleased = nleased + 2
           if group ~= '' then
             in_group = in_group + 1
-            if gn > 0 then rate_take(base .. 'rl:' .. group, gw, now, id .. ':' .. token) end
+            if gn > 0 then rate_take(base .. 'rl:' .. group, gw, now, id .. ':' .. token_s) end
           end
-          if qn > 0 then rate_take(base .. 'rlq', qw, now, id .. ':' .. token) end
-          local n = #out
-          out[n + 1] = id
-          out[n + 2] = f[1]
-          out[n + 3] = payload
-          out[n + 4] = attempt
-          out[n + 5] = tonumber(f[3])
-          out[n + 6] = f[4] or '{}'
-          out[n + 7] = group
-          out[n + 8] = tonumber(f[5]) or 0 -- a garbled timestamp must not break the claimer
-          out[n + 9] = tonumber(f[6]) or 0
+          if qn > 0 then rate_take(base .. 'rlq', qw, now, id .. ':' .. token_s) end
+          out[nout + 1] = id .. '\0' .. f[1] .. '\0' .. attempt_s .. '\0' .. f[3] .. '\0' ..
+            (f[5] or '0') .. '\0' .. (f[4] or '{}') .. '\0' .. payload
+          out[nout + 2] = group
+          nout = nout + 2
           got = got + 1
         elseif redis.call('EXISTS', jkey) == 1 then
           record_error(jkey, cjson.encode({type = 'MalformedJob', attempt = 0, at = now,
@@ -139,7 +141,7 @@ while got < want and guard > 0 do
 end
 if popped_total > 0 then
   redis.call('HINCRBY', meta, 'waiting', -popped_total)
-  redis.call('HSET', meta, 'vt', SETTINGS['vt'], 'token', token)
+  redis.call('HSET', meta, 'vt', SETTINGS['vt'], 'token', token_s)
 end
 
 if got > 0 and redis.call('ZCARD', base .. 'ready') > 0 then wake(base) end

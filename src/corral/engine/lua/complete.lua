@@ -9,39 +9,45 @@ local count = tonumber(ARGV[2])
 local now = now_ms()
 local flags = {}
 local default_keep = setting_num(base, 'completed_age', DAY)
+-- strings made once: a number passed to redis.call() is formatted anew every time
+local now_s, default_until = tostring(now), tostring(now + default_keep)
+local events = setting(base, 'ev') == '1'
 local leaving, ended, seen, gone, groups = {}, {}, {}, {}, {}
+local nleaving, nended, ngone = 0, 0, 0
 for i = 0, count - 1 do
   local id, token, result = ARGV[3 + i * 3], ARGV[4 + i * 3], ARGV[5 + i * 3]
   local jkey = base .. 'j:' .. id
   local f = redis.call('HMGET', jkey, 'tk', 'st', 'g', 'kc', 'wt')
   if f[1] == token and f[2] == 'active' and not seen[id] then
     seen[id] = true
-    leaving[#leaving + 1] = id
+    nleaving = nleaving + 1
+    leaving[nleaving] = id
     if f[3] and f[3] ~= '' then groups[f[3]] = (groups[f[3]] or 0) + 1 end
     if f[5] then notify(base, jkey, id) end
     local keep = tonumber(f[4] or '')
-    if not keep or keep < 0 then keep = default_keep end
     if keep == 0 then
-      gone[#gone + 1] = id
+      ngone = ngone + 1
+      gone[ngone] = id
     else
       if result == 'null' then
-        redis.call('HSET', jkey, 'st', 'completed', 'fa', now, 'tk', '')
+        redis.call('HSET', jkey, 'st', 'completed', 'fa', now_s, 'tk', '')
       else
-        redis.call('HSET', jkey, 'st', 'completed', 'r', result, 'fa', now, 'tk', '')
+        redis.call('HSET', jkey, 'st', 'completed', 'r', result, 'fa', now_s, 'tk', '')
       end
-      ended[#ended + 1] = now + keep
-      ended[#ended + 1] = id
+      ended[nended + 1] = (keep and keep > 0) and (now + keep) or default_until
+      ended[nended + 2] = id
+      nended = nended + 2
     end
-    emit(base, 'completed', id)
-    flags[#flags + 1] = 1
+    if events then emit(base, 'completed', id) end
+    flags[i + 1] = 1
   else
-    flags[#flags + 1] = 0
+    flags[i + 1] = 0
   end
 end
 -- the sorted sets are updated once for the whole batch
 call_chunked('ZREM', base .. 'active', leaving, 1000)
 for group, n in pairs(groups) do release_group(base, group, n) end
-if #gone > 0 then delete_jobs(base, gone) end
+if ngone > 0 then delete_jobs(base, gone) end
 call_chunked('ZADD', base .. 'completed', ended, 2000)
 trim(base, 'completed', now, setting_num(base, 'completed_max', 1000), 'completed_trimmed')
 return flags

@@ -29,15 +29,17 @@ for s = 1, nspec do
   if not prio or not ma or not xs or not xr or not kc or not kd then
     return redis.error_reply('ERR_BAD_JOB non-numeric priority, delay or attempts for job ' .. name)
   end
-  local fields = {'n', name, 'ma', ma}
-  if prio ~= DEFAULT_PRIO then fields[#fields + 1] = 'p'; fields[#fields + 1] = prio end
+  -- the arguments' own strings are stored, not the numbers (formatting a number per job cost)
+  local fields = {'n', name, 'ma', ARGV[o + 3]}
+  if prio ~= DEFAULT_PRIO then fields[#fields + 1] = 'p'; fields[#fields + 1] = ARGV[o + 2] end
   local opts = ARGV[o + 4]
   if opts ~= '' and opts ~= '{}' then fields[#fields + 1] = 'o'; fields[#fields + 1] = opts end
   if xs ~= 1 then fields[#fields + 1] = 'xs'; fields[#fields + 1] = xs end
   if xr ~= 25 then fields[#fields + 1] = 'xr'; fields[#fields + 1] = xr end
   if kc >= 0 then fields[#fields + 1] = 'kc'; fields[#fields + 1] = kc end
   if kd >= 0 then fields[#fields + 1] = 'kd'; fields[#fields + 1] = kd end
-  specs[s] = {fields = fields, name = name, ma = ma, prio = prio, plain = #fields == 4}
+  specs[s] = {fields = fields, name = name, ma = ARGV[o + 3], shift = prio * PRIO_SHIFT,
+    plain = #fields == 4}
 end
 for i = first, #ARGV, 5 do
   if ARGV[i] == '' then return redis.error_reply('ERR_BAD_JOB empty id or name') end
@@ -50,6 +52,7 @@ for i = first, #ARGV, 5 do
 end
 
 local now = now_ms()
+local now_s = tostring(now)
 local m = redis.call('HMGET', meta, 'seq', 'waiting', 'vt', 'ev')
 SETTINGS['vt'], SETTINGS['ev'] = m[3], m[4] -- read with the counters: one call instead of three
 local seq = tonumber(m[1] or '0') or 0
@@ -60,19 +63,21 @@ for i = first, #ARGV, 5 do
   local id, group, delay = ARGV[i], ARGV[i + 2], tonumber(ARGV[i + 3])
   local spec = specs[tonumber(ARGV[i + 4])]
   local jkey = base .. 'j:' .. id
-  if redis.call('EXISTS', jkey) == 1 then
+  -- The payload key stands for the job: every script creates and deletes it with the hash, so
+  -- SET NX both stores the payload and tells whether the id is taken (one call, not two).
+  if not redis.call('SET', base .. 'd:' .. id, ARGV[i + 1], 'NX') then
     flags[#flags + 1] = 0
   else
     seq = seq + 1
-    redis.call('SET', base .. 'd:' .. id, ARGV[i + 1])
+    local seq_s = string.format('%d', seq) -- an integer format: cheap, unlike a number argument
     local state = 'waiting'
     if delay > 0 then state = 'delayed' end
     if spec.plain and group == '' then -- the common case, without building a table per job
-      redis.call('HSET', jkey, 'n', spec.name, 'ma', spec.ma, 's', seq, 'ct', now, 'st', state) -- 'a' absent = 0
+      redis.call('HSET', jkey, 'n', spec.name, 'ma', spec.ma, 's', seq_s, 'ct', now_s, 'st', state) -- 'a' absent = 0
     else
       local fields = {unpack(spec.fields)}
       local n = #fields
-      fields[n + 1] = 's'; fields[n + 2] = seq; fields[n + 3] = 'ct'; fields[n + 4] = now
+      fields[n + 1] = 's'; fields[n + 2] = seq_s; fields[n + 3] = 'ct'; fields[n + 4] = now_s
       fields[n + 5] = 'st'; fields[n + 6] = state
       if group ~= '' then fields[n + 7] = 'g'; fields[n + 8] = group end
       redis.call('HSET', jkey, unpack(fields))
@@ -80,7 +85,7 @@ for i = first, #ARGV, 5 do
     if delay > 0 then
       redis.call('ZADD', base .. 'delayed', now + delay, id)
     else
-      redis.call('ZADD', base .. 'w:' .. group, score_of(spec.prio, seq), id)
+      redis.call('ZADD', base .. 'w:' .. group, string.format('%d', spec.shift + seq), id)
       waiting = waiting + 1
       touched[group] = true
     end
