@@ -38,6 +38,8 @@ class JobHandle(Generic[R]):
     """A reference to an enqueued job. ``created`` is False when ``job_id`` matched an
     existing job and nothing new was stored."""
 
+    __slots__ = ("_codec", "app", "created", "id", "queue")
+
     def __init__(
         self, app: App, queue: str, job_id: str, codec: PayloadCodec | None, created: bool = True
     ) -> None:
