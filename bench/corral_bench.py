@@ -17,6 +17,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+import corral.loop
 from corral import App, Settings, Worker
 
 
@@ -176,7 +177,9 @@ def main() -> None:
     p.add_argument("--backlog", type=int, default=0)
     p.add_argument("--grouped", action="store_true")
     p.add_argument("--queue", default="bench-" + uuid.uuid4().hex[:6])
-    asyncio.run(run(p.parse_args()))
+    p.add_argument("--loop", default="auto", choices=["auto", "uvloop", "asyncio"])
+    a = p.parse_args()
+    corral.loop.run(run(a), choice=a.loop)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from corral.context import current_job
 from corral.errors import Fatal, Retry
 from corral.job import Priority
 from corral.jobs import JobHandle
+from corral.loop import run as run_loop
 from corral.retry import Exponential, RetryPolicy
 from corral.settings import Settings
 from corral.worker import Worker
@@ -236,4 +237,4 @@ def run_demo(
         settings.target.redacted if settings.target else "an embedded server (no CORRAL_REDIS_URL)"
     )
     out.print(f"[bold]Corral demo[/]: {webhooks} shop webhooks -> jobs, on {where}")
-    return asyncio.run(_run(app, webhooks, concurrency, out))
+    return run_loop(_run(app, webhooks, concurrency, out))

@@ -5,7 +5,6 @@ Exit codes: 0 ok, 1 not found (or the operation failed), 2 bad usage or configur
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import importlib
 import json
@@ -24,6 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from corral.app import App
 from corral.errors import ConfigError, CorralError, JobNotFound, PayloadError
 from corral.filters import JobFilter
+from corral.loop import run as run_loop
 from corral.settings import ENV_REDIS_URL, Settings
 
 T = TypeVar("T")
@@ -138,7 +138,7 @@ def run(app: App, work: Callable[[], Coroutine[Any, Any, T]]) -> T:
             await app.close()
 
     try:
-        return asyncio.run(main())
+        return run_loop(main())
     except JobNotFound as exc:
         raise fail(str(exc), 1) from None
     except (ConfigError, PayloadError) as exc:

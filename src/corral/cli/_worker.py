@@ -29,6 +29,7 @@ from corral.cli._common import (
     run,
 )
 from corral.errors import ConfigError, CorralError
+from corral.loop import run as run_loop
 from corral.settings import ENV_REDIS_URL, Settings
 
 log = logging.getLogger(__name__)
@@ -96,7 +97,7 @@ def worker(
         )
     except CorralError as exc:
         raise fail(str(exc)) from None
-    asyncio.run(_serve(app, w))
+    run_loop(_serve(app, w))
 
 
 async def _serve(app: App, w: Any) -> None:
