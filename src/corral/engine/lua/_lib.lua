@@ -76,21 +76,23 @@ end
 -- ready:   groups that may be served now, score = virtual time (fair queueing by weight)
 -- limited: groups held back until a time (rate limit, RateLimited from a handler), score = until
 -- gpaused: paused groups; glimit/grate/gweight: per-group overrides of the queue defaults
--- A per-group override (hash glimit, grate or gweight); most queues have none, so whether the
--- hash exists is asked once per call. A script that writes an override calls forget_overrides().
-local OVERRIDES = {}
-local function group_setting(base, hash, group)
-  local present = OVERRIDES[hash]
-  if present == nil then
-    present = redis.call('EXISTS', base .. hash) == 1
-    OVERRIDES[hash] = present
+-- Most queues have no paused, held or overridden group at all, so whether each of these keys
+-- exists is asked once per call and the per-group lookups are skipped when it does not. A
+-- script that creates one of them after asking marks it (PRESENT[name] = true).
+local PRESENT = {}
+local function present(base, name)
+  local known = PRESENT[name]
+  if known == nil then
+    known = redis.call('EXISTS', base .. name) == 1
+    PRESENT[name] = known
   end
-  if not present then return false end
-  return redis.call('HGET', base .. hash, group)
+  return known
 end
 
-local function forget_overrides()
-  OVERRIDES = {}
+-- A per-group override (hash glimit, grate or gweight), or false.
+local function group_setting(base, hash, group)
+  if not present(base, hash) then return false end
+  return redis.call('HGET', base .. hash, group)
 end
 
 local function group_concurrency(base, group)
@@ -133,9 +135,23 @@ end
 
 local function group_eligible(base, group)
   if group == '' then return true end
-  if redis.call('SISMEMBER', base .. 'gpaused', group) == 1 then return false end
-  if redis.call('ZSCORE', base .. 'limited', group) then return false end
+  if present(base, 'gpaused') and redis.call('SISMEMBER', base .. 'gpaused', group) == 1 then
+    return false
+  end
+  if present(base, 'limited') and redis.call('ZSCORE', base .. 'limited', group) then return false end
   return not group_at_limit(base, group)
+end
+
+-- Hold a group back until ``till`` (ms): out of the round, into 'limited' (``gt``: only
+-- ever later, never earlier than a hold it already has).
+local function hold_group(base, group, till, gt)
+  redis.call('ZREM', base .. 'ready', group)
+  if gt then
+    redis.call('ZADD', base .. 'limited', 'GT', till, group)
+  else
+    redis.call('ZADD', base .. 'limited', till, group)
+  end
+  PRESENT['limited'] = true
 end
 
 -- Add the group to the ready set if it has waiting jobs and nothing holds it back
@@ -173,16 +189,29 @@ local function requeue_after(base, jkey, id, delay, now)
   end
 end
 
-local function release_group(base, group, n)
-  if group and group ~= '' then
-    local left = redis.call('HINCRBY', base .. 'gactive', group, -(n or 1))
-    if left <= 0 then redis.call('HDEL', base .. 'gactive', group) end
-    if make_ready(base, group) then
-      wake(base)
-    elseif left <= 0 and redis.call('EXISTS', base .. 'w:' .. group) == 0 then
-      redis.call('SREM', base .. 'groups', group)
+-- ``groups``: group -> number of its jobs that left active. Frees their slots, lets each group
+-- be served again, and forgets groups with nothing left; the deletions are batched.
+local function release_groups(base, groups)
+  local idle, gone, ni, ng = {}, {}, 0, 0
+  for group, count in pairs(groups) do
+    local left = redis.call('HINCRBY', base .. 'gactive', group, -count)
+    if left <= 0 then
+      ni = ni + 1
+      idle[ni] = group
+    end
+    if redis.call('ZCARD', base .. 'w:' .. group) > 0 then
+      if make_ready(base, group, true) then wake(base) end
+    elseif left <= 0 then
+      ng = ng + 1
+      gone[ng] = group
     end
   end
+  if ni > 0 then call_chunked('HDEL', base .. 'gactive', idle, 1000) end
+  if ng > 0 then call_chunked('SREM', base .. 'groups', gone, 1000) end
+end
+
+local function release_group(base, group)
+  if group and group ~= '' then release_groups(base, {[group] = 1}) end
 end
 
 local function delete_job(base, id)

@@ -51,94 +51,122 @@ if setting(base, 'paused') == '1' then
 end
 
 local qn, qw = setting_num(base, 'rate_n', 0), setting_num(base, 'rate_w', 0)
+local ready = base .. 'ready'
 local hold = -1
 local got, popped_total = 0, 0
+local leased, nleased = {}, 0
 local guard = want * 4 + 16
-while got < want and guard > 0 do
-  guard = guard - 1
-  if qn > 0 then
-    local wait = rate_wait(base .. 'rlq', qn, qw, now)
-    if wait > 0 then
-      hold = wait
-      break
-    end
-  end
-  local head = redis.call('ZRANGE', base .. 'ready', 0, 0, 'WITHSCORES')
-  if #head == 0 then break end
-  local group, vt = head[1], tonumber(head[2])
+
+-- Serve one turn of ``group`` (start tag ``vt``): up to ``take`` jobs. Returns false when the
+-- group leaves the round (emptied, held or at its limit), else its next start tag.
+local function serve(group, vt, take, gn, gw)
   local wkey = base .. 'w:' .. group
-  local gn, gw = 0, 0
-  local skip = false
-  if group ~= '' then
-    gn, gw = group_rate(base, group)
-    local wait = rate_wait(base .. 'rl:' .. group, gn, gw, now)
-    if wait > 0 then
-      redis.call('ZREM', base .. 'ready', group)
-      redis.call('ZADD', base .. 'limited', now + wait, group)
-      skip = true
-    elseif group_at_limit(base, group) then
-      redis.call('ZREM', base .. 'ready', group)
-      skip = true
+  -- A turn of one job pops two: whether the group is left empty comes with the reply (groups
+  -- of one job are common), and a second job goes back, keeping its score.
+  local popped = redis.call('ZPOPMIN', wkey, take == 1 and 2 or take)
+  local count = #popped / 2
+  local more = false
+  if take == 1 and count == 2 then
+    redis.call('ZADD', wkey, popped[4], popped[3])
+    count, more = 1, true
+  elseif take > 1 and count == take then
+    more = redis.call('ZCARD', wkey) > 0
+  end
+  if count == 0 then return false end
+  popped_total = popped_total + count
+  SETTINGS['vt'] = vt
+  local in_group = 0
+  for k = 1, count do
+    local id = popped[2 * k - 1]
+    local jkey = base .. 'j:' .. id
+    local f = redis.call('HMGET', jkey, 'n', 'a', 'ma', 'o', 'rs')
+    local payload = redis.call('GET', base .. 'd:' .. id)
+    local attempt = tonumber(f[2] or '0') -- no 'a': no attempt yet
+    if f[1] and payload and attempt and tonumber(f[3]) then
+      attempt = attempt + 1
+      local attempt_s = ATTEMPTS[attempt] or string.format('%d', attempt)
+      redis.call('HSET', jkey, 'st', 'active', 'tk', token_s, 'wk', worker, 'a', attempt_s, 'sa', now_s)
+      leased[nleased + 1] = deadline
+      leased[nleased + 2] = id
+      nleased = nleased + 2
+      if group ~= '' then
+        in_group = in_group + 1
+        if gn > 0 then rate_take(base .. 'rl:' .. group, gw, now, id .. ':' .. token_s) end
+      end
+      if qn > 0 then rate_take(base .. 'rlq', qw, now, id .. ':' .. token_s) end
+      out[nout + 1] = id .. '\0' .. f[1] .. '\0' .. attempt_s .. '\0' .. f[3] .. '\0' ..
+        (f[5] or '0') .. '\0' .. (f[4] or '{}') .. '\0' .. payload
+      out[nout + 2] = group
+      nout = nout + 2
+      got = got + 1
+    elseif redis.call('EXISTS', jkey) == 1 then
+      record_error(jkey, cjson.encode({type = 'MalformedJob', attempt = 0, at = now,
+        message = 'job hash is missing name, payload or attempt fields', traceback = ''}))
+      to_dead(base, jkey, id, 'malformed', now)
     end
   end
-  if not skip then
-    -- One group ready and nothing limiting it: take every job wanted in one pop (the common
-    -- ungrouped case). Otherwise one job per turn, so groups alternate.
-    local take = 1
-    if qn == 0 and gn == 0 and (group == '' or group_concurrency(base, group) == 0)
-        and redis.call('ZCARD', base .. 'ready') == 1 then
-      take = want - got
-    end
-    local popped = redis.call('ZPOPMIN', wkey, take)
-    local count = #popped / 2
-    if count == 0 then
-      redis.call('ZREM', base .. 'ready', group)
-    else
-      popped_total = popped_total + count
-      SETTINGS['vt'] = head[2]
-      local leased, nleased, in_group = {}, 0, 0
-      for k = 1, count do
-        local id = popped[2 * k - 1]
-        local jkey = base .. 'j:' .. id
-        local f = redis.call('HMGET', jkey, 'n', 'a', 'ma', 'o', 'rs')
-        local payload = redis.call('GET', base .. 'd:' .. id)
-        local attempt = tonumber(f[2] or '0') -- no 'a': no attempt yet
-        if f[1] and payload and attempt and tonumber(f[3]) then
-          attempt = attempt + 1
-          local attempt_s = ATTEMPTS[attempt] or string.format('%d', attempt)
-          redis.call('HSET', jkey, 'st', 'active', 'tk', token_s, 'wk', worker, 'a', attempt_s, 'sa', now_s)
-          leased[nleased + 1] = deadline
-          leased[nleased + 2] = id
-          nleased = nleased + 2
-          if group ~= '' then
-            in_group = in_group + 1
-            if gn > 0 then rate_take(base .. 'rl:' .. group, gw, now, id .. ':' .. token_s) end
-          end
-          if qn > 0 then rate_take(base .. 'rlq', qw, now, id .. ':' .. token_s) end
-          out[nout + 1] = id .. '\0' .. f[1] .. '\0' .. attempt_s .. '\0' .. f[3] .. '\0' ..
-            (f[5] or '0') .. '\0' .. (f[4] or '{}') .. '\0' .. payload
-          out[nout + 2] = group
-          nout = nout + 2
-          got = got + 1
-        elseif redis.call('EXISTS', jkey) == 1 then
-          record_error(jkey, cjson.encode({type = 'MalformedJob', attempt = 0, at = now,
-            message = 'job hash is missing name, payload or attempt fields', traceback = ''}))
-          to_dead(base, jkey, id, 'malformed', now)
-        end
-      end
-      call_chunked('ZADD', base .. 'active', leased, 2000)
-      if in_group > 0 then redis.call('HINCRBY', base .. 'gactive', group, in_group) end
-      local emptied = count < take or redis.call('ZCARD', wkey) == 0
-      if emptied or (group ~= '' and group_at_limit(base, group)) then
-        redis.call('ZREM', base .. 'ready', group)
-      else
-        local weight = 1
-        if group ~= '' then weight = group_weight(base, group) end
-        redis.call('ZADD', base .. 'ready', vt + 1 / weight, group)
-      end
-    end
-  end
+  if in_group > 0 then redis.call('HINCRBY', base .. 'gactive', group, in_group) end
+  if not more or (group ~= '' and group_at_limit(base, group)) then return false end
+  if group == '' then return vt + 1 end
+  return vt + 1 / group_weight(base, group)
 end
+
+-- The round is read a batch of groups at a time (one ZRANGE, not one per turn) and served in
+-- start-tag order; groups that leave it are removed together. A served group whose next tag
+-- comes before the next group's tag would deserve another turn first: the batch ends there.
+while got < want and guard > 0 do
+  local heads = redis.call('ZRANGE', ready, 0, want - got - 1, 'WITHSCORES')
+  if #heads == 0 then break end
+  local lone = #heads == 2 -- asked for more groups than one and got one (or wanted one job)
+  local leaving, nleaving, lowest = {}, 0, nil
+  for h = 1, #heads, 2 do
+    if got >= want or guard <= 0 then break end
+    local group, vt = heads[h], tonumber(heads[h + 1])
+    if lowest and lowest < vt then break end
+    guard = guard - 1
+    if qn > 0 then
+      local wait = rate_wait(base .. 'rlq', qn, qw, now)
+      if wait > 0 then
+        hold = wait
+        guard = 0
+        break
+      end
+    end
+    local gn, gw = 0, 0
+    local skip = false
+    if group ~= '' then
+      gn, gw = group_rate(base, group)
+      local wait = rate_wait(base .. 'rl:' .. group, gn, gw, now)
+      if wait > 0 then
+        hold_group(base, group, now + wait, false)
+        skip = true
+      elseif group_at_limit(base, group) then
+        nleaving = nleaving + 1
+        leaving[nleaving] = group
+        skip = true
+      end
+    end
+    if not skip then
+      -- One group ready and nothing limiting it: take every job wanted in one pop (the
+      -- common ungrouped case). Otherwise one job per turn, so groups alternate.
+      local take = 1
+      if lone and qn == 0 and gn == 0 and (group == '' or group_concurrency(base, group) == 0) then
+        take = want - got
+      end
+      local nxt = serve(group, heads[h + 1], take, gn, gw)
+      if nxt then
+        redis.call('ZADD', ready, nxt, group)
+        if not lowest or nxt < lowest then lowest = nxt end
+      else
+        nleaving = nleaving + 1
+        leaving[nleaving] = group
+      end
+    end
+  end
+  if nleaving > 0 then call_chunked('ZREM', ready, leaving, 1000) end
+end
+if hold >= 0 then guard = 1 end -- held by the queue-wide rate limit, not out of turns
+call_chunked('ZADD', base .. 'active', leased, 2000)
 if popped_total > 0 then
   redis.call('HINCRBY', meta, 'waiting', -popped_total)
   redis.call('HSET', meta, 'vt', SETTINGS['vt'], 'token', token_s)

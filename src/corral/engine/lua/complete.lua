@@ -46,7 +46,7 @@ for i = 0, count - 1 do
 end
 -- the sorted sets are updated once for the whole batch
 call_chunked('ZREM', base .. 'active', leaving, 1000)
-for group, n in pairs(groups) do release_group(base, group, n) end
+release_groups(base, groups)
 if ngone > 0 then delete_jobs(base, gone) end
 call_chunked('ZADD', base .. 'completed', ended, 2000)
 trim(base, 'completed', now, setting_num(base, 'completed_max', 1000), 'completed_trimmed')

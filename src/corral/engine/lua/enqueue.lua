@@ -95,13 +95,24 @@ for i = first, #ARGV, 5 do
 end
 if stored > 0 then
   redis.call('HSET', meta, 'seq', seq, 'waiting', (tonumber(m[2] or '0') or 0) + waiting)
+  -- The groups that got waiting jobs join the round together: one SADD and one ZADD NX for
+  -- the batch (group_eligible skips the per-group checks when nothing is paused or held).
+  local vt = setting(base, 'vt') or '0'
+  local known, joining, nk, nj = {}, {}, 0, 0
   for group in pairs(touched) do
-    if group == '' then -- the default group has no limits: ready unless already in the round
-      redis.call('ZADD', base .. 'ready', 'NX', setting(base, 'vt') or '0', '')
-    else
-      redis.call('SADD', base .. 'groups', group)
-      make_ready(base, group)
+    if group ~= '' then
+      nk = nk + 1
+      known[nk] = group
     end
+    if group_eligible(base, group) then
+      joining[nj + 1] = vt
+      joining[nj + 2] = group
+      nj = nj + 2
+    end
+  end
+  if nk > 0 then call_chunked('SADD', base .. 'groups', known, 1000) end
+  for i = 1, nj, 2000 do
+    redis.call('ZADD', base .. 'ready', 'NX', unpack(joining, i, math.min(i + 1999, nj)))
   end
   emit(base, 'enqueued', ARGV[first], tostring(stored))
   wake(base)

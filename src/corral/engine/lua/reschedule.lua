@@ -29,8 +29,7 @@ local delay = tonumber(ARGV[4]) or 0
 local hold = tonumber(ARGV[6] or '0') or 0
 local group = redis.call('HGET', jkey, 'g') or ''
 if hold > 0 and group ~= '' then
-  redis.call('ZREM', base .. 'ready', group)
-  redis.call('ZADD', base .. 'limited', 'GT', now + hold, group)
+  hold_group(base, group, now + hold, true)
   requeue(base, jkey, id)
   emit(base, 'rate_limited', id, group)
   wake(base)
