@@ -30,8 +30,15 @@ def quantile(xs: list[float], q: float) -> float:
     return s[min(len(s) - 1, int(q * len(s)))]
 
 
+def spin(us: float) -> None:
+    """Busy the CPU for ``us`` microseconds: a handler with Python work to do."""
+    until = time.perf_counter() + us / 1e6
+    while time.perf_counter() < until:
+        pass
+
+
 class Bench:
-    def __init__(self, url: str, queue: str, pad: str) -> None:
+    def __init__(self, url: str, queue: str, pad: str, work_us: float = 0.0) -> None:
         self.app = App(Settings.from_url(url, prefix="bench"))
         self.queue = queue
         self.pad = pad
@@ -40,7 +47,8 @@ class Bench:
 
         @self.app.job(queue=queue, name="noop")
         async def noop(i: int, pad: str = "") -> None:
-            return None
+            if work_us:
+                spin(work_us)
 
         @self.app.job(queue=queue, name="timed")
         async def timed(i: int, pad: str = "") -> None:
@@ -68,7 +76,7 @@ class Bench:
 
 
 async def run(a: argparse.Namespace) -> None:
-    b = Bench(a.url, a.queue, "x" * a.payload)
+    b = Bench(a.url, a.queue, "x" * a.payload, a.work_us)
     async with b.app:
         await b.app.connect()
         if a.scenario == "enqueue-single":
@@ -176,6 +184,7 @@ def main() -> None:
     p.add_argument("--start", type=float, default=0.0)
     p.add_argument("--backlog", type=int, default=0)
     p.add_argument("--grouped", action="store_true")
+    p.add_argument("--work-us", type=float, default=0.0, help="CPU µs each handler spends")
     p.add_argument("--queue", default="bench-" + uuid.uuid4().hex[:6])
     p.add_argument("--loop", default="auto", choices=["auto", "uvloop", "asyncio"])
     a = p.parse_args()

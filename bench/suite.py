@@ -103,12 +103,14 @@ def call(system: str, url: str, scenario: str, **opts: Any) -> dict[str, Any]:
 
 
 def multi_drain(
-    system: str, url: str, processes: int, jobs: int, concurrency: int
+    system: str, url: str, processes: int, jobs: int, concurrency: int, work_us: float = 0.0
 ) -> dict[str, Any]:
     """Fill, then drain with ``processes`` worker processes that start at the same moment."""
     call(system, url, "fill", jobs=jobs)
     start = time.time() + 2.0 + processes  # every process connected and waiting
-    opts = {"concurrency": concurrency, "start": start, "jobs": jobs}
+    opts: dict[str, Any] = {"concurrency": concurrency, "start": start, "jobs": jobs}
+    if work_us:
+        opts["work-us"] = work_us
     procs = [
         subprocess.Popen(
             _args(system, url, "drain", opts), stdout=subprocess.PIPE, text=True, cwd=ROOT
@@ -169,6 +171,16 @@ def scenarios(url: str, scale: int, backlog: int, c: int) -> list[Scenario]:
         ),
         Scenario("drain 1 process", everyone, lambda s: multi_drain(s, url, 1, n_drain, c)),
         Scenario("drain 2 processes", everyone, lambda s: multi_drain(s, url, 2, n_drain, c)),
+        Scenario(
+            "drain 1 proc, 100µs handlers",
+            ("corral",),
+            lambda s: multi_drain(s, url, 1, n_drain // 2, c, 100),
+        ),
+        Scenario(
+            "drain 2 procs, 100µs handlers",
+            ("corral",),
+            lambda s: multi_drain(s, url, 2, n_drain // 2, c, 100),
+        ),
         Scenario("latency", everyone, lambda s: call(s, url, "latency", jobs=300 // scale)),
         Scenario("delayed start", corral, lambda s: call(s, url, "delayed", jobs=200 // scale)),
         Scenario(
@@ -264,9 +276,15 @@ def targets(results: dict[str, dict[str, Any]], backlog_name: str) -> list[tuple
         8,
     )
     versus(
-        "drain 2 processes >= 1.3x 1 process",
+        "drain 2 processes >= 1.3x 1 process (no-op)",
         rate("drain 2 processes"),
         rate("drain 1 process"),
+        1.3,
+    )
+    versus(
+        "drain 2 processes >= 1.3x 1 process (100µs handlers)",
+        rate("drain 2 procs, 100µs handlers"),
+        rate("drain 1 proc, 100µs handlers"),
         1.3,
     )
     versus(
