@@ -100,7 +100,8 @@ class Worker:
         self._reserved = 0
         self._force = asyncio.Event()
         self._markers: dict[str, asyncio.Task[bool]] = {}
-        self._next_due: dict[str, int | None] = {}
+        # per queue, when (loop time) the next delayed job or held group is due
+        self._next_due: dict[str, float | None] = {}
         self._engine: Engine | None = None
         self._background: set[asyncio.Task[Any]] = set()
 
@@ -181,6 +182,7 @@ class Worker:
 
     async def _pass(self, engine: Engine) -> bool:
         claimed_any = False
+        loop_time = asyncio.get_running_loop().time
         # Only a pass that can claim takes a turn of the weighted order; acknowledge-only
         # passes would otherwise use up turns and flatten the weights.
         can_claim = not self._stopping and self._free() > 0
@@ -209,7 +211,8 @@ class Worker:
                         self.stats.stale += 1
                         log.warning("job %s: late result discarded (lease was lost)", job_id)
             if claim is not None:
-                self._next_due[queue] = claim.next_due_ms
+                due = claim.next_due_ms  # from the moment Redis ran the claim: about now
+                self._next_due[queue] = None if due is None else loop_time() + due / 1000.0
                 for job in claim.jobs:
                     self._start(engine, queue, job)
                 claimed_any = claimed_any or bool(claim.jobs)
@@ -227,8 +230,9 @@ class Worker:
                 if q not in self._markers:
                     self._markers[q] = asyncio.create_task(engine.wait_marker(q, IDLE_WAIT_S))
             waiters.extend(self._markers.values())
-        dues = [d for d in self._next_due.values() if d is not None]
-        timeout = min([IDLE_WAIT_S, *(d / 1000.0 for d in dues)])
+        now = asyncio.get_running_loop().time()
+        dues = [d - now for d in self._next_due.values() if d is not None]
+        timeout = max(0.0, min([IDLE_WAIT_S, *dues]))
         try:
             await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         finally:
