@@ -143,6 +143,7 @@ class Scenario:
     name: str
     systems: tuple[str, ...]
     measure: Callable[[str], dict[str, Any]]
+    min_runs: int = 1  # short, noisy measurements get more runs
 
 
 def scenarios(url: str, scale: int, backlog: int, c: int) -> list[Scenario]:
@@ -181,8 +182,9 @@ def scenarios(url: str, scale: int, backlog: int, c: int) -> list[Scenario]:
             ("corral",),
             lambda s: multi_drain(s, url, 2, n_drain // 2, c, 100),
         ),
-        Scenario("latency", everyone, lambda s: call(s, url, "latency", jobs=300 // scale)),
-        Scenario("delayed start", corral, lambda s: call(s, url, "delayed", jobs=200 // scale)),
+        # 1,000 samples: a p99 of fewer is one or two hiccups of the machine
+        Scenario("latency", everyone, lambda s: call(s, url, "latency", jobs=1000 // scale)),
+        Scenario("delayed start", corral, lambda s: call(s, url, "delayed", jobs=1000 // scale)),
         Scenario(
             "memory per job",
             ("corral", "node"),
@@ -194,11 +196,13 @@ def scenarios(url: str, scale: int, backlog: int, c: int) -> list[Scenario]:
             "backlog 10,000",
             ("corral",),
             lambda s: call(s, url, "backlog", jobs=10_000, backlog=10_000, concurrency=c),
+            min_runs=5,
         ),
         Scenario(
             f"backlog {backlog // scale:,}",
             ("corral",),
             lambda s: call(s, url, "backlog", jobs=10_000, backlog=backlog // scale, concurrency=c),
+            min_runs=5,
         ),
     ]
 
@@ -229,7 +233,7 @@ def main() -> None:
                 continue
             taking = [s for s in sc.systems if s in systems]
             samples: dict[str, list[dict[str, Any]]] = {s: [] for s in taking}
-            for _ in range(runs):
+            for _ in range(runs if a.quick else max(runs, sc.min_runs)):
                 for system in taking:  # the systems take turns within each run
                     client.flushall()
                     samples[system].append(sc.measure(system))
