@@ -69,7 +69,9 @@ class PayloadCodec:
     def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> BaseModel:
         """Validate call arguments; raises PayloadError naming the field."""
         if not kwargs and len(args) <= len(self._positional):
-            arguments = dict(zip(self._positional, args, strict=False))  # the common case, fast
+            # the common case, fast: zip stops at the last argument given (the rest take their
+            # defaults); strict=False, as a keyword, made this line cost twice as much
+            arguments = dict(zip(self._positional, args))  # noqa: B905
         else:
             try:
                 arguments = dict(self.signature.bind(*args, **kwargs).arguments)
