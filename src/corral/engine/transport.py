@@ -41,12 +41,32 @@ REPLY_TIMEOUT_S = 10.0
 CONNECT_TIMEOUT_S = 5.0
 
 
+def _plain(arg: Any) -> str | int | float | bytes:
+    """An argument hiredis's encoder refuses (an IntEnum, a str subclass, ...) as a plain one."""
+    if isinstance(arg, bytes | str):
+        return bytes(arg) if isinstance(arg, bytes) else str(arg)
+    if isinstance(arg, bool) or arg is None:
+        raise TypeError(f"cannot send {arg!r} to Redis")  # a bug upstream, not a value
+    if isinstance(arg, int):
+        return int(arg)
+    if isinstance(arg, float):
+        return float(arg)
+    return str(arg)
+
+
+def _pack_one(command: Command) -> bytes:
+    try:
+        return _pack_command(tuple(command))
+    except TypeError:
+        return _pack_command(tuple(_plain(a) for a in command))
+
+
 def pack(commands: Sequence[Command]) -> bytes:
     """RESP-encode commands into one buffer (hiredis's C encoder: a third of the cost of
     doing it in Python, which mattered for a bulk enqueue's thousands of arguments)."""
     if len(commands) == 1:
-        return _pack_command(tuple(commands[0]))
-    return b"".join([_pack_command(tuple(c)) for c in commands])
+        return _pack_one(commands[0])
+    return b"".join([_pack_one(c) for c in commands])
 
 
 def _error(reply: hiredis.ReplyError) -> ResponseError | BusyLoadingError:
@@ -91,23 +111,31 @@ class _Connection(asyncio.Protocol):
             if not future.done():
                 future.set_exception(error)
 
+    # Both encode before they register a reply's future: a command that fails to encode is
+    # never sent, and a future waiting for it would take the next command's reply.
+
     def send(self, commands: Sequence[Command]) -> list[asyncio.Future[Any]]:
-        if self.closed or self.transport is None or self.transport.is_closing():
-            raise RedisConnectionError("connection to Redis is closed")
+        data = pack(commands)
+        transport = self._open_transport()
         now = self.loop.time()
         futures = [self.loop.create_future() for _ in commands]
         self.pending.extend((f, now) for f in futures)
-        self.transport.write(pack(commands))
+        transport.write(data)
         return futures
 
     def send_one(self, command: Command) -> asyncio.Future[Any]:
         """``send`` for a single command: no lists (the path of every awaited enqueue)."""
-        if self.closed or self.transport is None or self.transport.is_closing():
-            raise RedisConnectionError("connection to Redis is closed")
+        data = _pack_one(command)
+        transport = self._open_transport()
         future = self.loop.create_future()
         self.pending.append((future, self.loop.time()))
-        self.transport.write(_pack_command(tuple(command)))
+        transport.write(data)
         return future
+
+    def _open_transport(self) -> asyncio.Transport:
+        if self.closed or self.transport is None or self.transport.is_closing():
+            raise RedisConnectionError("connection to Redis is closed")
+        return self.transport
 
     def oldest_wait(self) -> float:
         return self.loop.time() - self.pending[0][1] if self.pending else 0.0
@@ -137,17 +165,17 @@ class Transport:
         return reply
 
     async def call(self, command: Command) -> Any:
-        """One command; an error reply comes back as an exception value. On an open
-        connection it goes straight out; otherwise (or if it fails) it takes ``pipeline``'s
-        path, with its reconnects and retries."""
-        conn = self._conn
-        if conn is not None and not conn.closed:
+        """One command; an error reply comes back as an exception value (``pipeline`` for a
+        single command, without its lists: the path of every awaited enqueue)."""
+        attempt = 0
+        while True:
             try:
+                conn = self._conn
+                if conn is None or conn.closed:
+                    conn = await self._connection()
                 return await conn.send_one(command)
-            except (RedisConnectionError, OSError, TimeoutError):
-                pass  # sent again below, as pipeline() would (safe for our scripts)
-        (reply,) = await self.pipeline([command])
-        return reply
+            except (RedisConnectionError, OSError, TimeoutError) as exc:
+                attempt = await self._back_off(attempt, exc)
 
     async def pipeline(self, commands: Sequence[Command]) -> list[Any]:
         """Send commands together; error replies come back as exception values, in place."""
@@ -158,12 +186,18 @@ class Transport:
                 futures = conn.send(commands)
                 return [await f for f in futures]
             except (RedisConnectionError, OSError, TimeoutError) as exc:
-                attempt += 1
-                if attempt > self.retries:
-                    raise RedisConnectionError(f"Redis unreachable: {exc}") from exc
-                pause = min(2.0, 0.05 * 2 ** (attempt - 1))
-                log.debug("redis transport: %s; retry %d in %.2fs", exc, attempt, pause)
-                await asyncio.sleep(pause)
+                attempt = await self._back_off(attempt, exc)
+
+    async def _back_off(self, attempt: int, exc: Exception) -> int:
+        """Wait before sending again (safe for our scripts: job ids are chosen by the client
+        and every write after a claim is fenced), or give up after ``retries``."""
+        attempt += 1
+        if attempt > self.retries:
+            raise RedisConnectionError(f"Redis unreachable: {exc}") from exc
+        pause = min(2.0, 0.05 * 2 ** (attempt - 1))
+        log.debug("redis transport: %s; retry %d in %.2fs", exc, attempt, pause)
+        await asyncio.sleep(pause)
+        return attempt
 
     async def _connection(self) -> _Connection:
         conn = self._conn
