@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -175,3 +176,37 @@ def _drained(app: App):  # type: ignore[no-untyped-def]
         return c.waiting == 0 and c.active == 0 and c.completed == 5
 
     return check
+
+
+async def test_a_full_worker_waits_quietly_past_a_due_delayed_job(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With every slot busy, a delayed job falling due must not turn the worker's wait into a
+    spin: it is claimed once a slot frees."""
+    gate = asyncio.Event()
+    ran: list[str] = []
+
+    @app.job(queue="busy")
+    async def hold(tag: str) -> None:
+        ran.append(tag)
+        if tag == "long":
+            await gate.wait()
+
+    idles = 0
+    original = Worker._idle
+
+    async def counting(self: Worker, engine: Any) -> None:
+        nonlocal idles
+        idles += 1
+        await original(self, engine)
+
+    monkeypatch.setattr(Worker, "_idle", counting)
+    await hold.enqueue("long")
+    await hold.with_options(delay=timedelta(milliseconds=200)).enqueue("later")
+    async with running_worker(app, ["busy"], concurrency=1):
+        await wait_until(lambda: ran == ["long"], what="the long job to start")
+        await asyncio.sleep(1.0)  # "later" is due after 0.2 s; the only slot is taken
+        assert ran == ["long"]
+        assert idles < 50, f"the worker woke {idles} times in a second while full"
+        gate.set()
+        await wait_until(lambda: ran == ["long", "later"], what="the delayed job to run")

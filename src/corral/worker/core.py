@@ -167,18 +167,21 @@ class Worker:
                     drained = False
                     continue
                 finished, passes = await asyncio.wait(passes, return_when="FIRST_COMPLETED")
-                for task in finished:
-                    exc = task.exception()
-                    if isinstance(exc, CorralError):  # ConnectionLost after the retries
-                        log.warning("worker %s: %s; retrying in 1s", self.id, exc)
-                        await asyncio.sleep(1.0)
-                    elif exc is not None:
-                        raise exc
-                    elif not task.result():
-                        drained = True
+                errors = [e for e in (t.exception() for t in finished) if e is not None]
+                failure = next((e for e in errors if not isinstance(e, CorralError)), None)
+                if failure is not None:
+                    raise failure
+                if errors:  # ConnectionLost after the transport's retries
+                    log.warning("worker %s: %s; retrying in 1s", self.id, errors[0])
+                    await asyncio.sleep(1.0)
+                else:
+                    drained = not any(t.result() for t in finished)
         finally:
-            if passes:  # only on an error: a pass cut short leaves its claim to the reaper
-                await cancel_and_wait(list(passes))
+            if passes:  # only on an error: let the other pass land, its jobs are ours to run
+                await asyncio.wait(passes)
+                for task in passes:
+                    if not task.cancelled():
+                        task.exception()  # retrieved: the first error is the one raised
 
     async def _pass(self, engine: Engine) -> bool:
         claimed_any = False
@@ -230,8 +233,10 @@ class Worker:
                 if q not in self._markers:
                     self._markers[q] = asyncio.create_task(engine.wait_marker(q, IDLE_WAIT_S))
             waiters.extend(self._markers.values())
+        # A due delayed job matters only with a free slot to claim it into; when full, the next
+        # finishing job wakes us (and a due time already past would make every wait zero).
         now = asyncio.get_running_loop().time()
-        dues = [d - now for d in self._next_due.values() if d is not None]
+        dues = [d - now for d in self._next_due.values() if d is not None] if free > 0 else []
         timeout = max(0.0, min([IDLE_WAIT_S, *dues]))
         try:
             await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
