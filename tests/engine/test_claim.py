@@ -273,6 +273,43 @@ async def test_waiting_entry_without_a_hash_is_dropped(
     assert raw.exists(keys.job("gone")) == 0
 
 
+async def test_a_waiting_entry_without_a_hash_frees_its_id(
+    engine: Engine, keys: QueueKeys, raw: redis.Redis
+) -> None:
+    await add(engine, new_job("gone"))
+    raw.delete(keys.job("gone"))  # its payload key is left
+    assert await claim(engine, 5) == []
+    assert raw.exists(keys.payload("gone")) == 0
+    assert await add(engine, new_job("gone")) == [True]  # the id can be used again
+    assert [j.id for j in await claim(engine, 5)] == ["gone"]
+
+
+async def test_a_job_dead_for_a_lost_payload_keeps_its_id(
+    engine: Engine, keys: QueueKeys, raw: redis.Redis
+) -> None:
+    await add(engine, new_job("x"))
+    raw.delete(keys.payload("x"))
+    assert await claim(engine, 5) == []
+    assert raw.hget(keys.job("x"), "dr") == "malformed"
+    # the dead job holds its id: enqueueing it again stores nothing over the dead one
+    assert await add(engine, new_job("x")) == [False]
+    assert raw.hget(keys.job("x"), "st") == "dead"
+    assert raw.zcard(keys.waiting("")) == 0
+    counts = await engine.counts(Q)
+    assert (counts["waiting"], counts["dead"]) == (0, 1)
+
+
+async def test_a_delayed_entry_without_a_hash_frees_its_id(
+    engine: Engine, keys: QueueKeys, raw: redis.Redis
+) -> None:
+    await add(engine, new_job("later", delay_ms=1))
+    raw.delete(keys.job("later"))
+    await asyncio.sleep(0.01)
+    assert await claim(engine, 5) == []
+    assert raw.zcard(keys.delayed) == 0
+    assert raw.exists(keys.payload("later")) == 0
+
+
 async def test_claiming_zero_only_promotes(engine: Engine) -> None:
     await add(engine, new_job("a"))
     result = await engine.claim(Q, 0, "w1", 30_000)

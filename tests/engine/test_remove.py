@@ -89,6 +89,16 @@ async def test_remove_a_hash_without_state(
     assert raw.exists(keys.job("junk")) == 0
 
 
+async def test_remove_a_payload_left_without_its_job(
+    engine: Engine, ops: Ops, keys: QueueKeys, raw: redis.Redis
+) -> None:
+    await add(engine, new_job("a"))
+    raw.delete(keys.job("a"))
+    assert await ops.remove(Q, "a") == 1
+    assert raw.exists(keys.payload("a")) == 0
+    assert await add(engine, new_job("a")) == [True]
+
+
 async def test_remove_twice(engine: Engine, ops: Ops) -> None:
     await add(engine, new_job("a"))
     assert await ops.remove(Q, "a") == 1

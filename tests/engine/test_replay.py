@@ -154,5 +154,17 @@ async def test_replay_result_of_a_previous_run_is_dropped(
     assert raw.hexists(keys.job("a"), "r") is False
 
 
+async def test_a_replayed_job_names_no_worker_until_one_takes_it(
+    engine: Engine, ops: Ops, keys: QueueKeys, raw: redis.Redis
+) -> None:
+    await add(engine, new_job("a", max_attempts=1))
+    await _kill(engine, "a")
+    assert raw.hget(keys.job("a"), "wk") == "w1"  # the dead job keeps who ran it
+    assert await ops.replay(Q, ["a"], "ops") == 1
+    assert raw.hexists(keys.job("a"), "wk") is False
+    job = await claim_one(engine, worker="w2")
+    assert raw.hget(keys.job(job.id), "wk") == "w2"
+
+
 async def test_replay_of_nothing(engine: Engine, ops: Ops, raw: redis.Redis) -> None:
     assert await ops.replay(Q, [], "op") == 0

@@ -30,7 +30,11 @@ if #due > 0 then
   for _, id in ipairs(due) do
     local jkey = base .. 'j:' .. id
     local f = redis.call('HMGET', jkey, 'g', 'p', 's', 'st')
-    if f[4] then requeue(base, jkey, id, f) end -- no state: the hash is gone
+    if f[4] or redis.call('EXISTS', jkey) == 1 then
+      requeue(base, jkey, id, f) -- (a hash without a state is malformed: claim will say so)
+    else
+      delete_job(base, id) -- the hash is gone: what is left of the job goes too
+    end
   end
 end
 local released = redis.call('ZRANGEBYSCORE', base .. 'limited', '-inf', now, 'LIMIT', 0, promote)
@@ -39,7 +43,9 @@ for _, group in ipairs(released) do
   make_ready(base, group)
 end
 
-local token = setting_num(base, 'token', 0) + 1
+-- A fresh queue (or one obliterated and made again) starts its tokens from the clock, above
+-- any token an old worker may still hold for a job id used again.
+local token = setting_num(base, 'token', now * 1000) + 1
 local out, nout = {-1, 0, token}, 3
 -- Strings made once: a number passed to redis.call() or joined into a string is formatted
 -- anew each time (a float format, the dearest thing in this loop).
@@ -56,6 +62,7 @@ local hold = -1
 local got, popped_total = 0, 0
 local leased, nleased = {}, 0
 local guard = want * 4 + 16
+local stop = false -- the queue-wide rate limit holds every start
 
 -- Serve one turn of ``group`` (start tag ``vt``): up to ``take`` jobs. Returns false when the
 -- group leaves the round (emptied, held or at its limit), else its next start tag.
@@ -103,6 +110,10 @@ local function serve(group, vt, take, gn, gw)
       record_error(jkey, cjson.encode({type = 'MalformedJob', attempt = 0, at = now,
         message = 'job hash is missing name, payload or attempt fields', traceback = ''}))
       to_dead(base, jkey, id, 'malformed', now)
+      -- a job and its payload key exist together (enqueue's SET NX relies on it)
+      if not payload then redis.call('SET', base .. 'd:' .. id, '') end
+    else
+      delete_job(base, id) -- the hash is gone: what is left of the job goes too
     end
   end
   if in_group > 0 then redis.call('HINCRBY', base .. 'gactive', group, in_group) end
@@ -114,7 +125,7 @@ end
 -- The round is read a batch of groups at a time (one ZRANGE, not one per turn) and served in
 -- start-tag order; groups that leave it are removed together. A served group whose next tag
 -- comes before the next group's tag would deserve another turn first: the batch ends there.
-while got < want and guard > 0 do
+while got < want and guard > 0 and not stop do
   local heads = redis.call('ZRANGE', ready, 0, want - got - 1, 'WITHSCORES')
   if #heads == 0 then break end
   local lone = #heads == 2 -- asked for more groups than one and got one (or wanted one job)
@@ -128,7 +139,7 @@ while got < want and guard > 0 do
       local wait = rate_wait(base .. 'rlq', qn, qw, now)
       if wait > 0 then
         hold = wait
-        guard = 0
+        stop = true
         break
       end
     end
@@ -165,7 +176,6 @@ while got < want and guard > 0 do
   end
   if nleaving > 0 then call_chunked('ZREM', ready, leaving, 1000) end
 end
-if hold >= 0 then guard = 1 end -- held by the queue-wide rate limit, not out of turns
 call_chunked('ZADD', base .. 'active', leased, 2000)
 if popped_total > 0 then
   redis.call('HINCRBY', meta, 'waiting', -popped_total)

@@ -5,8 +5,8 @@
 local base, id = ARGV[1], ARGV[2]
 local jkey = base .. 'j:' .. id
 local state = redis.call('HGET', jkey, 'st')
-if not state then
-  if redis.call('EXISTS', jkey) == 1 then delete_job(base, id) return 1 end
+if not state then -- a malformed remnant (a hash without a state, or a payload alone)
+  if redis.call('EXISTS', jkey, base .. 'd:' .. id) > 0 then delete_job(base, id) return 1 end
   return 0
 end
 if state == 'active' then return -2 end
