@@ -123,6 +123,8 @@ class App:
 
         def register(func: Callable[..., Any]) -> JobFunction[Any, Any]:
             job_name = name or func.__name__
+            if not job_name or "\x00" in job_name:  # claim's reply separates fields with NUL
+                raise ConfigError(f"a job name must be non-empty and hold no NUL: {job_name!r}")
             if job_name in self.registry:
                 raise ConfigError(f"a job named {job_name!r} is already registered")
             jf: JobFunction[Any, Any] = JobFunction(

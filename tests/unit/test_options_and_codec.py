@@ -68,6 +68,8 @@ def test_ids_are_unique_and_time_sorted() -> None:
 
 def test_job_definition_errors() -> None:
     app = App()
+    with pytest.raises(ConfigError, match="no NUL"):
+        app.job(name="bad\x00name")(lambda: None)
     with pytest.raises(ConfigError, match="queue name"):
         app.job(queue="bad queue!")
     with pytest.raises(ConfigError, match=r"\*args"):

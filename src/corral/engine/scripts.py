@@ -140,11 +140,7 @@ class ScriptRunner:
         result = await executor.call(("EVALSHA", script.sha, len(keys), *keys, *args))
         if isinstance(result, NoScriptError):
             result = await executor.call(("EVAL", script.source, len(keys), *keys, *args))
-        if isinstance(result, ResponseError):
-            raise translate(result) from None
-        if isinstance(result, Exception):
-            raise result
-        return result
+        return _checked(result)
 
     async def run_pipeline(
         self, executor: Executor, calls: list[tuple[str, list[str], list[Any]]]
@@ -159,9 +155,14 @@ class ScriptRunner:
                 (results[i],) = await self._send(
                     executor, [self._command(name, keys, args, source=True)]
                 )
-                result = results[i]
-            if isinstance(result, ResponseError):
-                raise translate(result) from None
-            if isinstance(result, Exception):
-                raise result
+            _checked(results[i])
         return results
+
+
+def _checked(result: Any) -> Any:
+    """A script's reply, or the error it was, raised in our exception tree."""
+    if isinstance(result, ResponseError):
+        raise translate(result) from None
+    if isinstance(result, Exception):
+        raise result
+    return result

@@ -29,10 +29,10 @@ local function now_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
--- A number, not a formatted string: redis.call() passes numbers on exactly (%.17g), and a
--- string.format per job was measurable.
+-- As an integer string: exact (every score is below 2^53), and an integer format is cheap
+-- where a number passed to redis.call() is formatted as a float (%.17g) every time.
 local function score_of(prio, seq)
-  return (tonumber(prio) or DEFAULT_PRIO) * PRIO_SHIFT + (tonumber(seq) or 0)
+  return string.format('%d', (tonumber(prio) or DEFAULT_PRIO) * PRIO_SHIFT + (tonumber(seq) or 0))
 end
 
 local function wake(base)
@@ -177,8 +177,6 @@ local function requeue(base, jkey, id, f)
   redis.call('HSET', jkey, 'st', 'waiting')
 end
 
--- A job of this group left active: free its slot, let the group be served again, and forget
--- groups with nothing left.
 -- Back to its group's waiting set now, or to the delayed set until now + delay.
 local function requeue_after(base, jkey, id, delay, now)
   if delay > 0 then
@@ -192,7 +190,7 @@ end
 -- ``groups``: group -> number of its jobs that left active. Frees their slots, lets each group
 -- be served again, and forgets groups with nothing left; the deletions are batched.
 local function release_groups(base, groups)
-  local idle, gone, ni, ng = {}, {}, 0, 0
+  local idle, gone, ni, ng, woken = {}, {}, 0, 0, false
   for group, count in pairs(groups) do
     local left = redis.call('HINCRBY', base .. 'gactive', group, -count)
     if left <= 0 then
@@ -200,22 +198,19 @@ local function release_groups(base, groups)
       idle[ni] = group
     end
     if redis.call('ZCARD', base .. 'w:' .. group) > 0 then
-      if make_ready(base, group, true) then wake(base) end
+      if make_ready(base, group, true) then woken = true end
     elseif left <= 0 then
       ng = ng + 1
       gone[ng] = group
     end
   end
+  if woken then wake(base) end
   if ni > 0 then call_chunked('HDEL', base .. 'gactive', idle, 1000) end
   if ng > 0 then call_chunked('SREM', base .. 'groups', gone, 1000) end
 end
 
 local function release_group(base, group)
   if group and group ~= '' then release_groups(base, {[group] = 1}) end
-end
-
-local function delete_job(base, id)
-  redis.call('DEL', base .. 'j:' .. id, base .. 'd:' .. id, base .. 'log:' .. id)
 end
 
 -- Many jobs' keys in few DEL calls (one call per job cost more than the deletes).
@@ -232,9 +227,14 @@ local function delete_jobs(base, ids)
   end
 end
 
+local function delete_job(base, id)
+  delete_jobs(base, {id})
+end
+
 -- Wake every caller blocked in handle.result() for this job.
-local function notify(base, jkey, id)
-  local w = tonumber(redis.call('HGET', jkey, 'wt') or '0')
+-- ``waiters``: the job's 'wt' field if the caller read it already.
+local function notify(base, jkey, id, waiters)
+  local w = tonumber(waiters or redis.call('HGET', jkey, 'wt') or '0')
   if w and w > 0 then
     local dk = base .. 'done:' .. id
     for _ = 1, w do redis.call('LPUSH', dk, '1') end

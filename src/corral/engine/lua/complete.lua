@@ -23,7 +23,7 @@ for i = 0, count - 1 do
     nleaving = nleaving + 1
     leaving[nleaving] = id
     if f[3] and f[3] ~= '' then groups[f[3]] = (groups[f[3]] or 0) + 1 end
-    if f[5] then notify(base, jkey, id) end
+    if f[5] then notify(base, jkey, id, f[5]) end
     local keep = tonumber(f[4] or '')
     if keep == 0 then
       ngone = ngone + 1

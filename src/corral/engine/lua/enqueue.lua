@@ -38,8 +38,7 @@ for s = 1, nspec do
   if xr ~= 25 then fields[#fields + 1] = 'xr'; fields[#fields + 1] = xr end
   if kc >= 0 then fields[#fields + 1] = 'kc'; fields[#fields + 1] = kc end
   if kd >= 0 then fields[#fields + 1] = 'kd'; fields[#fields + 1] = kd end
-  specs[s] = {fields = fields, name = name, ma = ARGV[o + 3], shift = prio * PRIO_SHIFT,
-    plain = #fields == 4}
+  specs[s] = {fields = fields, name = name, ma = ARGV[o + 3], prio = prio, plain = #fields == 4}
 end
 for i = first, #ARGV, 5 do
   if ARGV[i] == '' then return redis.error_reply('ERR_BAD_JOB empty id or name') end
@@ -85,7 +84,7 @@ for i = first, #ARGV, 5 do
     if delay > 0 then
       redis.call('ZADD', base .. 'delayed', now + delay, id)
     else
-      redis.call('ZADD', base .. 'w:' .. group, string.format('%d', spec.shift + seq), id)
+      redis.call('ZADD', base .. 'w:' .. group, score_of(spec.prio, seq), id)
       waiting = waiting + 1
       touched[group] = true
     end
