@@ -44,17 +44,7 @@ def test_link_keeps_what_is_reached_in_library_order() -> None:
             "end",
         ]
     )
-    linked = link(lib, "return c() + d()")
-    assert linked.splitlines() == [
-        "-- header",
-        "local LIMIT = 5",
-        "local function a() return LIMIT end",
-        "local function b() return 1 end",
-        "local function c() return a() end",
-        "local function d()",
-        "  return b()",
-        "end",
-    ]
+    assert link(lib, "return c() + d()") == lib  # every piece is reached
     assert link(lib, "return a()").splitlines() == [
         "-- header",
         "local LIMIT = 5",
