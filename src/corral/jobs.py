@@ -127,13 +127,18 @@ class JobFunction(Generic[P, R]):
         self.mode = mode
         self.codec = PayloadCodec(fn, name)
         self._options_json = ""  # the worker reads the definition's own options
-        self._spec = job_spec(name, options, "")
-        self.timeout_s = None if options.timeout is None else options.timeout.total_seconds()
+        self._derive()
         self.__doc__ = fn.__doc__
         self.__wrapped__ = fn
 
     def __repr__(self) -> str:
         return f"JobFunction({self.name!r}, queue={self.queue!r}, mode={self.mode!r})"
+
+    def _derive(self) -> None:
+        """What enqueue and the worker read per job, made once per set of options."""
+        self._spec = job_spec(self.name, self.options, self._options_json)
+        timeout = self.options.timeout
+        self.timeout_s = None if timeout is None else timeout.total_seconds()
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Awaitable[R] | R:
         return self.fn(*args, **kwargs)
@@ -155,9 +160,7 @@ class JobFunction(Generic[P, R]):
         same = (clone.options.retry, clone.options.timeout) == (defined.retry, defined.timeout)
         # stored with each job only when they differ from the definition's (memory per job)
         clone._options_json = "" if same else options_json(clone.options)
-        clone._spec = job_spec(self.name, clone.options, clone._options_json)
-        timeout = clone.options.timeout
-        clone.timeout_s = None if timeout is None else timeout.total_seconds()
+        clone._derive()
         return clone
 
     def _group_for(self, model: Any) -> str:

@@ -214,13 +214,7 @@ class Engine:
 
     async def store(self, queue: str, jobs: Sequence[NewJob]) -> list[bool]:
         """One enqueue script call for exactly these jobs."""
-        k = self.keys(queue)
-        try:
-            flags = await self.runner.run(
-                self.fast, "enqueue", [k.meta], [k.base, *enqueue_args(jobs)]
-            )
-        except (RedisConnectionError, RedisTimeoutError) as exc:
-            raise ConnectionLost(f"Redis unreachable during enqueue on {queue!r}: {exc}") from exc
+        flags = await self._run("enqueue", queue, enqueue_args(jobs))
         return [f == 1 for f in flags]
 
     # -- workers -----------------------------------------------------------------------------
