@@ -184,42 +184,80 @@ class Worker:
                         task.exception()  # retrieved: the first error is the one raised
 
     async def _pass(self, engine: Engine) -> bool:
-        claimed_any = False
-        loop_time = asyncio.get_running_loop().time
-        # Only a pass that can claim takes a turn of the weighted order; acknowledge-only
-        # passes would otherwise use up turns and flatten the weights.
-        can_claim = not self._stopping and self._free() > 0
-        for queue in self.order.next() if can_claim else self.order.queues:
-            done = self._done.pop(queue, [])
-            # Claim in slices: while Redis works on this pass, the jobs of the previous one run,
-            # so the worker and the server overlap instead of taking turns.
-            free = 0 if self._stopping else max(0, min(self._free(), self._claim_slice))
-            if not done and free <= 0:
-                continue
-            self._reserved += free
-            try:
-                flags, claim = await engine.complete_and_claim(
-                    queue, done, free, self.id, self.lease_ms
-                )
-            except BaseException:
-                self._done.setdefault(queue, [])[:0] = done  # keep them for the next pass
-                raise
-            finally:
-                self._reserved -= free
-            completed = sum(flags)
-            self.stats.completed += completed
-            if completed < len(flags):
-                for (job_id, _, _), ok in zip(done, flags, strict=True):
-                    if not ok:
-                        self.stats.stale += 1
-                        log.warning("job %s: late result discarded (lease was lost)", job_id)
-            if claim is not None:
-                due = claim.next_due_ms  # from the moment Redis ran the claim: about now
-                self._next_due[queue] = None if due is None else loop_time() + due / 1000.0
-                for job in claim.jobs:
-                    self._start(engine, queue, job)
-                claimed_any = claimed_any or bool(claim.jobs)
-        return claimed_any
+        """Acknowledge what finished and claim for free slots, shared among the queues by the
+        queue order; slots a queue leaves unclaimed go to the others in the same pass."""
+        # Claim in slices: while Redis works on this pass, the jobs of the previous one run,
+        # so the worker and the server overlap instead of taking turns.
+        budget = 0 if self._stopping else max(0, min(self._free(), self._claim_slice))
+        self._reserved += budget
+        try:
+            plan = self.order.plan(budget)
+            claims = {
+                q: plan.get(q, 0) for q in self.order.queues if plan.get(q) or q in self._done
+            }
+            claimed_any = False
+            empty: set[str] = set()
+            while claims:
+                got = await self._exchange_all(engine, claims)
+                left = 0
+                for queue, wanted in claims.items():
+                    self._reserved -= got[queue]
+                    budget -= got[queue]
+                    if got[queue] < wanted:
+                        empty.add(queue)
+                        left += wanted - got[queue]
+                    self.order.settle(queue, wanted, got[queue])
+                    claimed_any = claimed_any or got[queue] > 0
+                claims = dict(self.order.plan(left, empty)) if left and not self._stopping else {}
+            return claimed_any
+        finally:
+            self._reserved -= budget
+
+    async def _exchange_all(self, engine: Engine, claims: dict[str, int]) -> dict[str, int]:
+        """One acknowledge-and-claim per queue, all in flight together; how many each got.
+        Jobs claimed by calls that succeeded are started even if another call failed."""
+        if len(claims) == 1:  # the common case, without a task per call
+            ((queue, want),) = claims.items()
+            return {queue: await self._exchange(engine, queue, want)}
+        queues = list(claims)
+        results = await asyncio.gather(
+            *(self._exchange(engine, q, claims[q]) for q in queues), return_exceptions=True
+        )
+        got: dict[str, int] = {}
+        error: BaseException | None = None
+        for queue, result in zip(queues, results, strict=True):
+            if isinstance(result, BaseException):
+                error = error or result
+            else:
+                got[queue] = result
+        if error is not None:
+            raise error
+        return got
+
+    async def _exchange(self, engine: Engine, queue: str, want: int) -> int:
+        done = self._done.pop(queue, [])
+        try:
+            flags, claim = await engine.complete_and_claim(
+                queue, done, want, self.id, self.lease_ms
+            )
+        except BaseException:
+            self._done.setdefault(queue, [])[:0] = done  # keep them for the next pass
+            raise
+        completed = sum(flags)
+        self.stats.completed += completed
+        if completed < len(flags):
+            for (job_id, _, _), ok in zip(done, flags, strict=True):
+                if not ok:
+                    self.stats.stale += 1
+                    log.warning("job %s: late result discarded (lease was lost)", job_id)
+        if claim is None:
+            return 0
+        due = claim.next_due_ms  # from the moment Redis ran the claim: about now
+        loop_time = asyncio.get_running_loop().time()
+        self._next_due[queue] = None if due is None else loop_time + due / 1000.0
+        for job in claim.jobs:
+            self._start(engine, queue, job)
+        return len(claim.jobs)
 
     async def _idle(self, engine: Engine) -> None:
         """Block until a job finishes, a marker arrives, or a delayed job is due."""
