@@ -49,7 +49,7 @@ async def measure(url: str, jobs: int, *, concurrency: int = 100) -> dict[str, A
     client = redis.Redis.from_url(url, decode_responses=True)
     async with app:
         queue = app.queue(QUEUE)
-        await queue.counts()
+        await queue.create()  # connected, and the queue declared, before the first reading
         before = used_memory(client)
         peak = before
         worker = Worker(app, [QUEUE], concurrency=concurrency)

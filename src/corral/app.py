@@ -16,6 +16,7 @@ from corral.embedded import EmbeddedServer
 from corral.engine import Engine
 from corral.engine.connection import make_client
 from corral.engine.keys import check_queue_name
+from corral.engine.probe import probe
 from corral.engine.transport import Transport
 from corral.errors import ConfigError, JobNotFound
 from corral.filters import int_field
@@ -189,10 +190,16 @@ class App:
             if engine is not None:
                 return engine
             target = parse_redis_url(url)
+            # one PING first: a wrong URL fails here, at once and in one line
+            await probe(target, retries=self.settings.connect_retries, name=self.name)
+            engine = self._engines.get(loop)
+            if engine is not None:
+                return engine
             engine = Engine(
                 make_client(target, retries=self.settings.connect_retries, name=self.name),
                 self.settings.prefix,
                 Transport(target, name=self.name, retries=self.settings.connect_retries),
+                where=target.redacted,
             )
             self._engines[loop] = engine
         return engine
@@ -266,7 +273,7 @@ class App:
         engine = await self.engine()
         raw = await engine.get_job(queue, job_id)
         if raw is None:
-            raise JobNotFound(f"job {job_id} not found in queue {queue!r}")
+            raise JobNotFound(f"no job {job_id} in queue {queue!r}")
         return job_info(queue, job_id, raw)
 
 

@@ -35,7 +35,7 @@ class DeadLetters:
         self.queue = queue
 
     async def _ops(self) -> Ops:
-        return Ops(await self.queue.app.engine())
+        return await self.queue._ops()
 
     async def jobs(
         self, where: JobFilter | None = None, *, offset: int = 0, limit: int = 50
@@ -61,8 +61,8 @@ class DeadLetters:
 
     async def replay_one(self, job_id: str, *, payload: Any = None, by: str | None = None) -> bool:
         """Replay one dead job, optionally with an edited payload (a dict of the job's
-        arguments). A payload that does not validate raises PayloadError naming the field and
-        the job stays dead."""
+        arguments); False if the job is not dead, JobNotFound for an unknown id. A payload that
+        does not validate raises PayloadError naming the field and the job stays dead."""
         from corral.queue import operator
 
         raw = ""
@@ -80,7 +80,11 @@ class DeadLetters:
             if len(raw.encode()) > limit:
                 raise PayloadError(f"edited payload is over the limit of {limit} bytes")
         ops = await self._ops()
-        return await ops.replay(self.queue.name, [job_id], by or operator(), raw) == 1
+        if await ops.replay(self.queue.name, [job_id], by or operator(), raw) == 1:
+            return True
+        if not await ops.job_exists(self.queue.name, job_id):
+            raise JobNotFound(f"no job {job_id} in queue {self.queue.name!r}")
+        return False
 
     async def replay(
         self,

@@ -8,6 +8,7 @@
     ├── ConnectionLost         Redis could not be reached after the configured retries
     ├── ServerError            Redis refused a command (out of memory, read-only replica, ...)
     ├── EmbeddedServerError    the embedded server could not be found or started
+    ├── QueueNotFound          no queue by that name (a queue exists once a job was enqueued)
     ├── JobNotFound            no job with that id (never existed, or trimmed by retention)
     ├── JobFailed              ``handle.result()`` on a job that ended in the dead-letter set
     ├── ResultTimeout          ``handle.result(timeout=...)`` ran out of time
@@ -59,6 +60,17 @@ class ServerError(CorralError):
 
 class EmbeddedServerError(CorralError):
     """The embedded Redis/Valkey server could not be found or did not start."""
+
+
+class QueueNotFound(CorralError, LookupError):
+    """No queue by this name: a queue exists once a job was enqueued to it (or it was created
+    or configured); operations on other names are refused rather than creating a phantom."""
+
+    def __init__(self, name: str, known: list[str]) -> None:
+        listed = ", ".join(known) if known else "none yet"
+        super().__init__(f"no queue named {name!r} (known: {listed})")
+        self.name = name
+        self.known = known
 
 
 class JobNotFound(CorralError, LookupError):

@@ -19,7 +19,11 @@ class Group:
         self.name = name
 
     async def _action(self, action: str, **settings: str) -> bool:
-        engine = await self.queue.app.engine()
+        if action == "limits":  # configuring declares the queue; acting needs it to exist
+            await self.queue.create()
+            engine = await self.queue.app.engine()
+        else:
+            engine = await self.queue._existing()
         return await engine.group_action(self.queue.name, action, self.name, **settings)
 
     async def pause(self) -> None:
@@ -50,7 +54,7 @@ class Group:
         )
 
     async def state(self) -> GroupState:
-        engine = await self.queue.app.engine()
+        engine = await self.queue._existing()
         (raw,) = await engine.group_states(self.queue.name, [self.name])
         return group_state(raw)
 

@@ -74,7 +74,7 @@ class JobHandle(Generic[R]):
         while True:
             state = await engine.watch(self.queue, self.id)
             if state is None:
-                raise JobNotFound(f"job {self.id} not found in queue {self.queue!r}")
+                raise JobNotFound(f"no job {self.id} in queue {self.queue!r}")
             if state in (JobState.COMPLETED, JobState.DEAD, JobState.CANCELLED):
                 info = await self.info()
                 if info.state != JobState.COMPLETED:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from corral.engine.keys import check_queue_name
 from corral.engine.ops import LISTABLE, Ops
-from corral.errors import ConfigError, JobNotFound
+from corral.errors import ConfigError, JobNotFound, QueueNotFound
 from corral.filters import JobFilter, JobSummary
 from corral.group_handle import Group, group_state
 from corral.groups import GroupState, RateLimit, check_concurrency
@@ -28,6 +28,7 @@ Progress = Callable[[int, int], None]
 if TYPE_CHECKING:
     from corral.app import App
     from corral.dead_letters import DeadLetters
+    from corral.engine import Engine
 
 
 def operator() -> str:
@@ -63,8 +64,24 @@ class Queue:
         self.app = app
         self.name = check_queue_name(name)
 
-    async def counts(self) -> QueueCounts:
+    async def _existing(self) -> Engine:
+        """The engine, once the queue is known to exist: operations on a name nobody enqueued
+        to are refused (a typo must not pause or drain a phantom queue)."""
         engine = await self.app.engine()
+        if not await engine.queue_exists(self.name):
+            raise QueueNotFound(self.name, await engine.queues())
+        return engine
+
+    async def exists(self) -> bool:
+        return await (await self.app.engine()).queue_exists(self.name)
+
+    async def create(self) -> None:
+        """Declare the queue before any job is enqueued to it (idempotent); configuring it
+        (limits, retention, events) declares it too."""
+        await (await self.app.engine()).register_queue(self.name)
+
+    async def counts(self) -> QueueCounts:
+        engine = await self._existing()
         c = await engine.counts(self.name)
         return QueueCounts(
             queue=self.name,
@@ -80,10 +97,10 @@ class Queue:
 
     async def pause(self) -> None:
         """Workers stop claiming from this queue; running jobs finish."""
-        await (await self.app.engine()).set_paused(self.name, True)
+        await (await self._existing()).set_paused(self.name, True)
 
     async def resume(self) -> None:
-        await (await self.app.engine()).set_paused(self.name, False)
+        await (await self._existing()).set_paused(self.name, False)
 
     async def set_retention(
         self,
@@ -145,7 +162,7 @@ class Queue:
 
     async def groups(self, *, limit: int = 1000) -> list[GroupState]:
         """Groups with waiting or running jobs (or settings), at most ``limit``, by name."""
-        engine = await self.app.engine()
+        engine = await self._existing()
         names: list[str] = []
         cursor = 0
         while True:
@@ -159,7 +176,7 @@ class Queue:
     # -- jobs ----------------------------------------------------------------------------------
 
     async def _ops(self) -> Ops:
-        return Ops(await self.app.engine())
+        return Ops(await self._existing())
 
     @property
     def dead_letters(self) -> DeadLetters:
@@ -179,10 +196,11 @@ class Queue:
 
     async def get(self, job_id: str) -> JobInfo:
         """Everything about one job: payload, options, state, attempts, errors, progress, ..."""
+        await self._existing()
         return await self.app.get_job(self.name, job_id)
 
     async def logs(self, job_id: str) -> list[str]:
-        return await (await self.app.engine()).job_logs(self.name, job_id)
+        return await (await self._existing()).job_logs(self.name, job_id)
 
     async def find(
         self,
@@ -255,26 +273,44 @@ class Queue:
             if n == 0:
                 return total
 
+    def _missing(self, job_id: str) -> JobNotFound:
+        return JobNotFound(f"no job {job_id} in queue {self.name!r}")
+
     async def promote(self, job_id: str) -> bool:
-        """Run a delayed job now; False if it is not delayed."""
-        return await (await self._ops()).promote(self.name, job_id)
+        """Run a delayed job now; False if it is not delayed. JobNotFound for an unknown id."""
+        code = await (await self._ops()).promote(self.name, job_id)
+        if code < 0:
+            raise self._missing(job_id)
+        return code == 1
 
     async def retry(self, job_id: str, *, by: str | None = None) -> bool:
-        """Run a dead (failed or cancelled) job again now, with fresh attempts."""
-        return await (await self._ops()).replay(self.name, [job_id], by or operator()) == 1
+        """Run a dead (failed or cancelled) job again now, with fresh attempts; False if it is
+        not dead. JobNotFound for an unknown id."""
+        ops = await self._ops()
+        if await ops.replay(self.name, [job_id], by or operator()) == 1:
+            return True
+        if not await ops.job_exists(self.name, job_id):
+            raise self._missing(job_id)
+        return False
 
-    async def remove(self, job_id: str) -> bool:
-        """Delete a job that is not running; False if there is no such job."""
+    async def remove(self, job_id: str) -> None:
+        """Delete a job that is not running. JobNotFound for an unknown id; a running job is
+        refused (cancel it instead)."""
         code = await (await self._ops()).remove(self.name, job_id)
         if code == -2:
             raise ConfigError(f"job {job_id} is running: cancel it instead")
-        return code == 1
+        if code != 1:
+            raise self._missing(job_id)
 
     async def set_priority(self, job_id: str, priority: int) -> bool:
-        """Change the priority of a waiting or delayed job."""
+        """Change the priority of a waiting or delayed job; False if it is in another state.
+        JobNotFound for an unknown id."""
         if not isinstance(priority, int) or not PRIORITY_MIN <= priority <= PRIORITY_MAX:
             raise ConfigError(f"priority must be an integer {PRIORITY_MIN}..{PRIORITY_MAX}")
-        return await (await self._ops()).reprioritize(self.name, job_id, priority)
+        code = await (await self._ops()).reprioritize(self.name, job_id, priority)
+        if code < 0:
+            raise self._missing(job_id)
+        return code == 1
 
     async def cancel(self, job_id: str, *, reason: str = "", by: str | None = None) -> str:
         """Cancel a job from any process. Returns ``cancelled`` (it was waiting or delayed),
@@ -282,7 +318,7 @@ class Queue:
         Raises JobNotFound for an unknown id."""
         code = await (await self._ops()).cancel(self.name, job_id, by or operator(), reason)
         if code == -1:
-            raise JobNotFound(f"job {job_id} not found in queue {self.name!r}")
+            raise self._missing(job_id)
         return {1: "cancelled", 2: "signalled"}.get(code, "ended")
 
     async def cancel_where(

@@ -42,10 +42,12 @@ def test_guides_have_runnable_code() -> None:
 
 
 @pytest.mark.parametrize("path", DOCS, ids=lambda p: p.name)
-def test_python_blocks_run(path: Path, server: EmbeddedServer, prefix: str) -> None:
+def test_python_blocks_run(path: Path, server: EmbeddedServer, prefix: str, tmp_path: Path) -> None:
     code = "\n\n".join(blocks(path, "python"))
     if not code:
         pytest.skip("no python blocks")
+    if path.name == "operations.md":  # a runbook acts on queues that exist
+        seed(server, prefix, tmp_path)
     proc = subprocess.run(
         [sys.executable, "-c", code],
         env=env_for(server, prefix),
@@ -97,6 +99,23 @@ asyncio.run(main())
 """
 
 
+def seed(server: EmbeddedServer, prefix: str, tmp_path: Path) -> None:
+    """An app module in ``tmp_path`` and something for the runbook to find: completed and
+    dead jobs in the queue ``recipes``."""
+    (tmp_path / "myapp").mkdir()
+    (tmp_path / "myapp" / "__init__.py").write_text("")
+    (tmp_path / "myapp" / "jobs.py").write_text(APP_MODULE)
+    proc = subprocess.run(
+        [sys.executable, "-c", SEED],
+        env=env_for(server, prefix),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+
+
 def _bash_lines(path: Path) -> list[str]:
     lines = []
     for body in blocks(path, "bash"):
@@ -143,18 +162,7 @@ def test_readme_test_command_collects() -> None:
 
 def test_other_bash_blocks_run(server: EmbeddedServer, prefix: str, tmp_path: Path) -> None:
     """`corral worker` examples need an app module; the rest run as written."""
-    (tmp_path / "myapp").mkdir()
-    (tmp_path / "myapp" / "__init__.py").write_text("")
-    (tmp_path / "myapp" / "jobs.py").write_text(APP_MODULE)
-    seed = subprocess.run(  # something for the runbook to find: completed and dead jobs
-        [sys.executable, "-c", SEED],
-        env=env_for(server, prefix),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert seed.returncode == 0, seed.stderr
+    seed(server, prefix, tmp_path)
     lines = _bash_lines(ROOT / "README.md")[2:]
     for path in DOCS[1:]:
         lines += _bash_lines(path)

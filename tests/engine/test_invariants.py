@@ -128,6 +128,7 @@ async def step(m: Model, engine: Engine, ops: Ops, raw: redis.Redis, keys: Queue
             "fail",
             "reschedule",
             "release",
+            "defer",
             "expire",
             "cancel",
             "remove",
@@ -138,7 +139,7 @@ async def step(m: Model, engine: Engine, ops: Ops, raw: redis.Redis, keys: Queue
             "drain",
             "stale",
         ],
-        weights=[14, 12, 9, 4, 3, 2, 2, 2, 1, 2, 2, 1, 3, 1, 2],
+        weights=[14, 12, 9, 4, 3, 2, 2, 2, 2, 1, 2, 2, 1, 3, 1, 2],
     )[0]
     if kind == "enqueue":
         batch = []
@@ -156,7 +157,7 @@ async def step(m: Model, engine: Engine, ops: Ops, raw: redis.Redis, keys: Queue
         result = await engine.claim(Q, rng.randint(1, 8), "w", 30_000)
         for job in result.jobs:
             m.held[job.id] = job.token
-    elif kind in ("complete", "fail", "reschedule", "release") and m.held:
+    elif kind in ("complete", "fail", "reschedule", "release", "defer") and m.held:
         chosen = rng.sample(sorted(m.held), rng.randint(1, min(4, len(m.held))))
         items = [(j, m.held.pop(j)) for j in chosen]
         if kind == "complete":
@@ -169,6 +170,9 @@ async def step(m: Model, engine: Engine, ops: Ops, raw: redis.Redis, keys: Queue
                 if kind == "fail":
                     retry = rng.choice([None, 0, 20])
                     assert await engine.fail(Q, j, t, error_json(), retry_delay_ms=retry)
+                elif kind == "defer":
+                    grace = rng.choice([0, 60_000])
+                    assert await engine.defer(Q, j, t, rng.choice([0, 20]), grace, error_json())
                 else:
                     hold = rng.choice([0, 0, 40])
                     assert await engine.reschedule(Q, j, t, rng.choice([0, 20]), "later", hold) in (

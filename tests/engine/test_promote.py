@@ -16,7 +16,7 @@ async def test_promote_delayed_job(
 ) -> None:
     await add(engine, new_job("a", delay_ms=60_000, group="g"), new_job("b", delay_ms=60_000))
     raw.delete(keys.marker)
-    assert await ops.promote(Q, "a") is True
+    assert await ops.promote(Q, "a") == 1
 
     assert raw.hget(keys.job("a"), "st") == "waiting"
     assert raw.zrange(keys.delayed, 0, -1) == ["b"]
@@ -33,7 +33,7 @@ async def test_promote_delayed_job(
 
 async def test_promote_keeps_priority(engine: Engine, ops: Ops) -> None:
     await add(engine, new_job("low", priority=5), new_job("urgent", priority=0, delay_ms=60_000))
-    assert await ops.promote(Q, "urgent") is True
+    assert await ops.promote(Q, "urgent") == 1
     assert [j.id for j in await claim(engine, 2)] == ["urgent", "low"]
 
 
@@ -43,7 +43,7 @@ async def test_promote_a_job_backing_off_after_a_failure(
     await add(engine, new_job("a"))
     job = await claim_one(engine)
     await engine.fail(Q, job.id, job.token, error_json(), retry_delay_ms=60_000)
-    assert await ops.promote(Q, "a") is True
+    assert await ops.promote(Q, "a") == 1
     again = await claim_one(engine)
     assert (again.id, again.attempt) == ("a", 2)
 
@@ -57,8 +57,9 @@ async def test_promote_refuses_jobs_that_are_not_delayed(
     await engine.complete(Q, [(done.id, done.token, "1")])
     snapshot = {i: raw.hgetall(keys.job(i)) for i in ("waiting", "active", "done")}
 
-    for job_id in ("waiting", "active", "done", "missing"):
-        assert await ops.promote(Q, job_id) is False
+    for job_id in ("waiting", "active", "done"):
+        assert await ops.promote(Q, job_id) == 0
+    assert await ops.promote(Q, "missing") == -1
     assert {i: raw.hgetall(keys.job(i)) for i in ("waiting", "active", "done")} == snapshot
     assert raw.exists(keys.job("missing")) == 0
     counts = await engine.counts(Q)
@@ -67,8 +68,8 @@ async def test_promote_refuses_jobs_that_are_not_delayed(
 
 async def test_promote_twice(engine: Engine, ops: Ops) -> None:
     await add(engine, new_job("a", delay_ms=60_000))
-    assert await ops.promote(Q, "a") is True
-    assert await ops.promote(Q, "a") is False
+    assert await ops.promote(Q, "a") == 1
+    assert await ops.promote(Q, "a") == 0
     assert (await engine.counts(Q))["waiting"] == 1
 
 
@@ -77,5 +78,9 @@ async def test_delayed_state_without_a_delayed_entry_is_not_promoted(
 ) -> None:
     await add(engine, new_job("a", delay_ms=60_000))
     raw.zrem(keys.delayed, "a")
-    assert await ops.promote(Q, "a") is False
+    assert await ops.promote(Q, "a") == 0
     assert (await engine.counts(Q))["waiting"] == 0
+
+
+async def test_promote_an_unknown_job_says_so(ops: Ops) -> None:
+    assert await ops.promote(Q, "nope") == -1

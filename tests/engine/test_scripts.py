@@ -9,9 +9,10 @@ import redis
 from redis.exceptions import ResponseError
 
 from corral.engine import Engine
+from corral.engine.errors import translate
 from corral.engine.keys import QueueKeys
 from corral.engine.redis import enqueue_args
-from corral.engine.scripts import SCRIPT_NAMES, ScriptRunner, link, load_scripts, translate
+from corral.engine.scripts import SCRIPT_NAMES, ScriptRunner, link, load_scripts
 from corral.errors import PayloadError, ServerError
 
 from .helpers import Q, add, claim, claim_one, new_job, queue_keys

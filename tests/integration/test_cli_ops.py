@@ -135,7 +135,7 @@ async def test_actions_confirm_dry_run_and_act(app: App, cli) -> None:  # type: 
         "id": delayed.id,
         "promoted": True,
     }
-    cli("jobs", "promote", "shop", delayed.id, code=1)
+    cli("jobs", "promote", "shop", delayed.id, code=4)  # no longer delayed
     assert cli("jobs", "priority", "shop", pending[4].id, "0", "--json")["changed"] is True
     first = cli("jobs", "ls", "shop", "--state", "waiting", "--oldest", "--limit", "1", "--json")
     assert first[0]["id"] == pending[4].id
@@ -262,3 +262,43 @@ async def test_enqueue_and_edited_replay_validate_against_the_model(app: App, cl
         )
         assert out == {"id": dead.id, "replayed": True}
         assert await dead.result(timeout=10) == "bolt:1"
+
+
+async def test_unknown_queues_and_jobs_say_so_and_exit_not_found(cli, app: App) -> None:  # type: ignore[no-untyped-def]
+    """Issue 11.6: a typo never pauses or drains a phantom queue, an unknown id is not "not
+    delayed"; every command names what is missing and exits 1."""
+    make_app(app)
+    await app.registry["sync_order"].enqueue("acme:1")
+    for args in (
+        ("queue", "pause", "shpo"),
+        ("queue", "resume", "shpo"),
+        ("queue", "drain", "shpo", "--yes"),
+        ("queue", "clean", "shpo", "--yes"),
+        ("queue", "obliterate", "shpo", "--yes"),
+        ("jobs", "ls", "shpo"),
+        ("jobs", "find", "shpo", "--name", "x"),
+        ("dlq", "ls", "shpo"),
+        ("dlq", "purge", "shpo", "--all", "--yes"),
+    ):
+        proc = cli(*args, code=1)
+        assert "no queue named 'shpo' (known: shop)" in proc.stderr, (args, proc.stderr)
+    for args in (
+        ("jobs", "promote", "shop", "nope"),
+        ("jobs", "retry", "shop", "nope"),
+        ("jobs", "priority", "shop", "nope", "3"),
+        ("jobs", "rm", "shop", "nope", "--yes"),
+        ("jobs", "show", "shop", "nope"),
+        ("dlq", "replay", "shop", "nope", "--yes"),
+    ):
+        proc = cli(*args, code=1)
+        assert "no job nope in queue 'shop'" in proc.stderr, (args, proc.stderr)
+    assert [row["queue"] for row in cli("queue", "ls", "--json")] == ["shop"]
+    assert cli("queue", "create", "later", "--json") == {"queue": "later", "created": True}
+    assert cli("queue", "pause", "later", "--json") == {"queue": "later", "paused": True}
+    assert [row["queue"] for row in cli("queue", "ls", "--json")] == ["later", "shop"]
+
+
+def test_a_worker_warns_once_about_a_queue_its_app_has_no_job_for(cli) -> None:  # type: ignore[no-untyped-def]
+    proc = cli("worker", "shopapp:app", "-q", "shop", "-q", "shpo", "--burst", cwd=cli.app_dir)
+    assert proc.stderr.count("'shpo': this App defines no job for it") == 1, proc.stderr
+    assert "'shop': this App" not in proc.stderr

@@ -238,6 +238,7 @@ async def test_rate_limited_holds_back_only_its_own_group(
 
 
 async def test_pause_and_resume_one_group(tapp: App, server: EmbeddedServer, prefix: str) -> None:
+    await tapp.queue("tenants").create()  # pausing acts on an existing queue only
     group = tapp.queue("tenants").group("acme")
     await group.pause()
     acme = await enqueue(tapp, "acme", 5)

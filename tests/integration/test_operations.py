@@ -23,6 +23,7 @@ from corral import (
     JobNotFound,
     JobState,
     PayloadError,
+    QueueNotFound,
     RetryPolicy,
     Settings,
 )
@@ -117,10 +118,64 @@ async def test_promote_retry_remove_priority(app: App) -> None:
     info = await q.get(doomed.id)
     assert len(info.errors) == 2
     assert info.replays[0]["reason"] == "fatal"
-    assert await q.remove(doomed.id)
-    assert not await q.remove(doomed.id)
+    await q.remove(doomed.id)
+    with pytest.raises(JobNotFound, match=f"no job {doomed.id} in queue 'q'"):
+        await q.remove(doomed.id)
     with pytest.raises(JobNotFound):
         await q.get(doomed.id)
+
+
+async def test_unknown_job_ids_are_errors_not_wrong_states(app: App) -> None:
+    """promote/retry/priority/replay of an id that does not exist say so (issue 11.6)."""
+    handle = make_jobs(app)
+    await handle.enqueue("acme:1")
+    q = app.queue("q")
+    for action in (
+        lambda: q.promote("nope"),
+        lambda: q.retry("nope"),
+        lambda: q.set_priority("nope", 5),
+        lambda: q.dead_letters.replay_one("nope"),
+        lambda: q.remove("nope"),
+        lambda: q.cancel("nope"),
+    ):
+        with pytest.raises(JobNotFound, match="no job nope in queue 'q'"):
+            await action()
+
+
+async def test_unknown_queues_are_refused_and_never_created(app: App) -> None:
+    """Operations on a queue nobody enqueued to raise QueueNotFound naming the known ones, and
+    leave nothing behind; enqueue, create() and configuration declare a queue (issue 11.6)."""
+    handle = make_jobs(app)
+    await handle.enqueue("acme:1")
+    typo = app.queue("qq")
+    actions = (
+        typo.pause,
+        typo.resume,
+        typo.counts,
+        typo.drain,
+        lambda: typo.clean("completed", timedelta(hours=1)),
+        typo.obliterate,
+        lambda: typo.jobs("waiting"),
+        lambda: typo.find(JobFilter(name="x")),
+        lambda: typo.get("x"),
+        lambda: typo.promote("x"),
+        lambda: typo.dead_letters.jobs(),
+        lambda: typo.dead_letters.purge(),
+        lambda: typo.dead_letters.replay(),
+        typo.group("acme").pause,
+        typo.groups,
+    )
+    for action in actions:
+        with pytest.raises(QueueNotFound, match=r"no queue named 'qq' \(known: q\)"):
+            await action()
+    engine = await app.engine()
+    assert await engine.queues() == ["q"]
+    assert not await typo.exists()
+    await typo.create()
+    assert (await typo.counts()).waiting == 0
+    await typo.pause()
+    assert (await typo.counts()).paused
+    assert await engine.queues() == ["q", "qq"]
 
 
 async def _has_replays(q, job_id: str, n: int) -> bool:  # type: ignore[no-untyped-def]

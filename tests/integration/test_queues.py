@@ -57,6 +57,7 @@ async def test_paused_queue_does_not_block_other_queues(app: App) -> None:
     async def flowing() -> str:
         return "flowing"
 
+    await app.queue("paused").create()
     await app.queue("paused").pause()
     async with running_worker(app, ["paused", "open"]):
         b = await blocked.enqueue()
@@ -143,6 +144,7 @@ async def test_counts(app: App) -> None:
         return kind
 
     queue = app.queue("q")
+    await queue.create()
     empty = await queue.counts()
     assert (empty.waiting, empty.delayed, empty.active, empty.completed, empty.dead) == (0,) * 5
     assert empty.pending == 0 and empty.paused is False and empty.queue == "q"

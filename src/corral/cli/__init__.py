@@ -1,15 +1,15 @@
 """The ``corral`` command (Typer + Rich): a thin layer over the Python API.
 
-Exit codes scripts can rely on: 0 ok, 1 not found (or the operation failed), 2 bad usage or
-configuration. Every read command takes ``--json``; destructive ones ask unless ``--yes`` and
-take ``--dry-run``. Works without the job code except where a payload must be validated.
+Exit codes scripts can rely on are in ``_common.Exit`` (and docs/operations.md). Every read
+command takes ``--json``; destructive ones ask unless ``--yes`` and take ``--dry-run``. Works
+without the job code except where a payload must be validated.
 """
 
 from __future__ import annotations
 
 import typer
 
-from corral.cli._common import fail
+from corral.cli._common import fail_with
 from corral.cli._dlq import dlq_cli
 from corral.cli._enqueue import enqueue
 from corral.cli._jobs import jobs_cli
@@ -37,7 +37,7 @@ def main() -> None:
     try:
         cli()
     except CorralError as exc:  # configuration found while building a command
-        raise SystemExit(fail(str(exc)).exit_code) from None
+        raise SystemExit(fail_with(exc).exit_code) from None
 
 
 __all__ = ["cli", "main"]

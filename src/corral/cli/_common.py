@@ -1,6 +1,6 @@
 """Shared pieces of the CLI: consoles, options, connecting, output, time parsing, exits.
 
-Exit codes: 0 ok, 1 not found (or the operation failed), 2 bad usage or configuration.
+Exit codes (the table in docs/operations.md): see :class:`Exit`.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from enum import IntEnum
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -21,7 +22,16 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from corral.app import App
-from corral.errors import ConfigError, CorralError, JobNotFound, PayloadError
+from corral.errors import (
+    ConfigError,
+    ConnectionLost,
+    CorralError,
+    EmbeddedServerError,
+    JobNotFound,
+    PayloadError,
+    QueueNotFound,
+    ServerError,
+)
 from corral.filters import JobFilter
 from corral.loop import run as run_loop
 from corral.settings import ENV_REDIS_URL, Settings
@@ -47,9 +57,34 @@ _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
-def fail(message: str, code: int = 2) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {message}")
+class Exit(IntEnum):
+    """What every ``corral`` command's exit status means."""
+
+    OK = 0
+    NOT_FOUND = 1  # no such queue or job, or the operation failed
+    USAGE = 2  # bad usage or configuration (options, URL, payload, a refused embedded server)
+    UNAVAILABLE = 3  # Redis unreachable or refusing (connection, server error)
+    NOT_DONE = 4  # nothing done: the job is not in a state for this action, or you said no
+
+
+def exit_code(exc: CorralError) -> Exit:
+    if isinstance(exc, JobNotFound | QueueNotFound):
+        return Exit.NOT_FOUND
+    if isinstance(exc, ConfigError | PayloadError):
+        return Exit.USAGE
+    if isinstance(exc, ConnectionLost | ServerError | EmbeddedServerError):
+        return Exit.UNAVAILABLE
+    return Exit.NOT_FOUND
+
+
+def fail(message: str, code: int = Exit.USAGE) -> typer.Exit:
+    # one line however narrow the terminal: scripts grep it, people copy it
+    err_console.print(f"[bold red]error:[/] {message}", soft_wrap=True, markup=True)
     return typer.Exit(code)
+
+
+def fail_with(exc: CorralError) -> typer.Exit:
+    return fail(str(exc), exit_code(exc))
 
 
 def parse_duration(text: str) -> timedelta:
@@ -139,12 +174,8 @@ def run(app: App, work: Callable[[], Coroutine[Any, Any, T]]) -> T:
 
     try:
         return run_loop(main())
-    except JobNotFound as exc:
-        raise fail(str(exc), 1) from None
-    except (ConfigError, PayloadError) as exc:
-        raise fail(str(exc), 2) from None
     except CorralError as exc:
-        raise fail(str(exc), 1) from None
+        raise fail_with(exc) from None
 
 
 def print_json(value: Any) -> None:
@@ -196,9 +227,9 @@ def confirm(question: str, yes: bool) -> None:
     if yes:
         return
     if not sys.stdin.isatty():
-        raise fail(f"{question} Refusing without --yes (no terminal to ask).", 2)
+        raise fail(f"{question} Refusing without --yes (no terminal to ask).", Exit.USAGE)
     if not typer.confirm(question):
-        raise fail("aborted", 1)
+        raise fail("aborted", Exit.NOT_DONE)
 
 
 @contextmanager

@@ -10,6 +10,7 @@ import typer
 from corral.cli._common import (
     AppOption,
     DryRunOption,
+    Exit,
     JsonOption,
     QueueArg,
     UrlOption,
@@ -128,7 +129,7 @@ def replay(
             {"id": job_id, "replayed": ok}, as_json, f"{job_id}: {'replayed' if ok else 'not dead'}"
         )
         if not ok:
-            raise typer.Exit(1)
+            raise typer.Exit(Exit.NOT_DONE)
         return
     matched = run(app, lambda: dead.count(where))
     if dry_run:

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from corral.cli._common import (
     DryRunOption,
+    Exit,
     JsonOption,
     QueueArg,
     UrlOption,
@@ -58,11 +59,12 @@ def summary_table(title: str, jobs: list[JobSummary]) -> Table:
 
 
 def outcome(result: dict[str, Any], as_json: bool, done: str, not_done: str) -> None:
-    """Report a one-job action; exit 1 when there was nothing to act on."""
+    """Report a one-job action; exit NOT_DONE when the job was not in a state for it (an
+    unknown queue or job has already exited NOT_FOUND)."""
     ok = all(v is not False for v in result.values())
     say(result, as_json, done if ok else not_done)
     if not ok:
-        raise typer.Exit(1)
+        raise typer.Exit(Exit.NOT_DONE)
 
 
 def print_job(
@@ -196,7 +198,7 @@ def cancel(
         result = {"id": job_id, "outcome": outcome}
         say(result, as_json, f"{job_id}: {outcome}")
         if outcome == "ended":
-            raise typer.Exit(1)
+            raise typer.Exit(Exit.NOT_DONE)
         return
     if not group and not name:
         raise typer.BadParameter("give a job id, --group or --name")
@@ -238,8 +240,8 @@ def remove(
     """Delete a job that is not running."""
     confirm(f"Delete job {job_id}?", yes)
     app = ops_app(url)
-    ok = run(app, lambda: app.queue(queue).remove(job_id))
-    outcome({"id": job_id, "removed": ok}, as_json, f"{job_id}: removed", f"{job_id}: not found")
+    run(app, lambda: app.queue(queue).remove(job_id))
+    say({"id": job_id, "removed": True}, as_json, f"{job_id}: removed")
 
 
 @jobs_cli.command()

@@ -1,4 +1,4 @@
-"""``corral queue ls|pause|resume|drain|clean|obliterate``."""
+"""``corral queue ls|create|pause|resume|drain|clean|obliterate``."""
 
 from __future__ import annotations
 
@@ -23,6 +23,14 @@ from corral.cli._worker import info
 
 queue_cli = typer.Typer(help="See and steer queues.", no_args_is_help=True)
 queue_cli.command("ls")(info)
+
+
+@queue_cli.command()
+def create(queue: QueueArg, url: UrlOption = None, as_json: JsonOption = False) -> None:
+    """Declare QUEUE before any job is enqueued to it (nothing else creates a queue)."""
+    app = ops_app(url)
+    run(app, lambda: app.queue(queue).create())
+    say({"queue": queue, "created": True}, as_json, f"{queue}: created")
 
 
 @queue_cli.command()

@@ -22,7 +22,7 @@ from corral.cli._common import (
     UrlOption,
     console,
     err_console,
-    fail,
+    fail_with,
     load_app,
     ops_app,
     print_json,
@@ -69,6 +69,13 @@ def worker(
     processes: Annotated[int, typer.Option("--processes", "-p", min=1)] = 1,
     grace: Annotated[float, typer.Option(help="Seconds running jobs get at shutdown.")] = 30.0,
     burst: Annotated[bool, typer.Option(help="Exit once the queues are empty.")] = False,
+    unknown_job_grace: Annotated[
+        float,
+        typer.Option(
+            help="Seconds a job this App does not define is handed back for other workers "
+            "(a rolling deploy) before it is dead."
+        ),
+    ] = 600.0,
     url: UrlOption = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
@@ -83,7 +90,12 @@ def worker(
             app.configure(app.settings.replace(redis_url=url))
         weights = _parse_weights(weight)
         if processes > 1:
-            _run_supervisor(app, target, queue, weight, concurrency, processes, grace, burst)
+            args = ["--concurrency", str(concurrency), "--grace", str(grace)]
+            args += ["--unknown-job-grace", str(unknown_job_grace)]
+            args += [a for q in queue or [] for a in ("--queue", q)]
+            args += [a for w in weight or [] for a in ("--weight", w)]
+            args += ["--burst"] if burst else []
+            _run_supervisor(app, target, args, processes, burst)
             return
         from corral.worker import Worker
 
@@ -94,10 +106,14 @@ def worker(
             weights=weights,
             grace=timedelta(seconds=grace),
             burst=burst,
+            unknown_job_grace=timedelta(seconds=unknown_job_grace),
         )
     except CorralError as exc:
-        raise fail(str(exc)) from None
-    run_loop(_serve(app, w))
+        raise fail_with(exc) from None
+    try:
+        run_loop(_serve(app, w))
+    except CorralError as exc:  # Redis unreachable at start, a wrong URL, ...
+        raise fail_with(exc) from None
 
 
 async def _serve(app: App, w: Any) -> None:
@@ -122,25 +138,9 @@ async def _serve(app: App, w: Any) -> None:
         await app.close()
 
 
-def _run_supervisor(
-    app: App,
-    target: str,
-    queue: list[str] | None,
-    weight: list[str] | None,
-    concurrency: int,
-    processes: int,
-    grace: float,
-    burst: bool,
-) -> None:
+def _run_supervisor(app: App, target: str, args: list[str], processes: int, burst: bool) -> None:
     from corral.worker.supervisor import Supervisor, worker_command
 
-    args: list[str] = ["--concurrency", str(concurrency), "--grace", str(grace)]
-    for q in queue or []:
-        args += ["--queue", q]
-    for w in weight or []:
-        args += ["--weight", w]
-    if burst:
-        args.append("--burst")
     env = dict(os.environ)
     env[ENV_REDIS_URL] = app.redis_url  # children share the parent's (maybe embedded) server
     try:
@@ -163,7 +163,7 @@ def info(url: UrlOption = None, as_json: JsonOption = False) -> None:
     try:
         app = ops_app(url)
     except CorralError as exc:
-        raise fail(str(exc)) from None
+        raise fail_with(exc) from None
     rows = run(app, lambda: queue_rows(app))
     if as_json:
         print_json(rows)
@@ -189,5 +189,5 @@ def demo(
     try:
         code = run_demo(webhooks=jobs, concurrency=concurrency, url=url, console=console)
     except CorralError as exc:
-        raise fail(str(exc), 1) from None
+        raise fail_with(exc) from None
     raise typer.Exit(code)

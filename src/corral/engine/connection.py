@@ -14,6 +14,9 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from corral.settings import RedisTarget
 
+CONNECT_TIMEOUT_S = 5.0
+"""How long opening a connection (and a TLS handshake) may take."""
+
 SOCKET_TIMEOUT_S = 10.0
 """How long a reply may take before the connection is dropped and the call retried on a new
 one. Longer than our longest blocking command (BZPOPMIN / BLPOP wait at most 5 s; redis-py 8's
@@ -32,7 +35,7 @@ def make_client(target: RedisTarget, *, retries: int = 5, name: str = "corral") 
         "retry_on_error": [RedisConnectionError, RedisTimeoutError, ConnectionResetError],
         "health_check_interval": 30,
         "client_name": name,
-        "socket_connect_timeout": 5.0,
+        "socket_connect_timeout": CONNECT_TIMEOUT_S,
         "socket_timeout": SOCKET_TIMEOUT_S,
     }
     if target.scheme == "unix":

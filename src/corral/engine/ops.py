@@ -8,13 +8,11 @@ import heapq
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, cast
 
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import RedisError
 
-from corral.engine.errors import connection_errors
+from corral.engine.errors import corral_error, redis_errors
 from corral.engine.keys import registry_key
 from corral.engine.redis import Engine
-from corral.errors import ConnectionLost
 
 LISTABLE = ("waiting", "delayed", "active", "completed", "dead")
 SUMMARY_FIELDS = ("n", "st", "g", "p", "a", "ma", "ct", "sa", "fa", "le", "dr", "wk", "rs")
@@ -32,43 +30,49 @@ class Ops:
 
     # -- transitions ---------------------------------------------------------------------------
 
-    @connection_errors
+    @redis_errors
     async def cancel(self, queue: str, job_id: str, who: str, why: str) -> int:
         """1 cancelled, 2 signalled to its worker, 0 already ended, -1 no such job."""
         return int(await self._run("cancel", queue, [job_id, who, why]))
 
-    @connection_errors
+    @redis_errors
     async def remove(self, queue: str, job_id: str) -> int:
         """1 removed, 0 no such job, -2 refused because it is running."""
         return int(await self._run("remove", queue, [job_id]))
 
-    @connection_errors
-    async def promote(self, queue: str, job_id: str) -> bool:
-        return int(await self._run("promote", queue, [job_id])) == 1
+    @redis_errors
+    async def promote(self, queue: str, job_id: str) -> int:
+        """1 promoted, 0 not delayed, -1 no such job."""
+        return int(await self._run("promote", queue, [job_id]))
 
-    @connection_errors
+    @redis_errors
     async def replay(self, queue: str, ids: Sequence[str], who: str, payload: str = "") -> int:
         if payload and len(ids) != 1:
             raise ValueError("an edited payload replays exactly one job")
         return int(await self._run("replay", queue, [who, payload, len(ids), *ids]))
 
-    @connection_errors
-    async def reprioritize(self, queue: str, job_id: str, priority: int) -> bool:
-        return int(await self._run("reprioritize", queue, [job_id, priority])) == 1
+    @redis_errors
+    async def reprioritize(self, queue: str, job_id: str, priority: int) -> int:
+        """1 changed, 0 not waiting or delayed, -1 no such job."""
+        return int(await self._run("reprioritize", queue, [job_id, priority]))
 
-    @connection_errors
+    @redis_errors
+    async def job_exists(self, queue: str, job_id: str) -> bool:
+        return bool(await self.client.exists(self.engine.keys(queue).job(job_id)))
+
+    @redis_errors
     async def drain_step(self, queue: str, limit: int = 500) -> tuple[int, int]:
         removed, remaining = await self._run("drain", queue, [limit])
         return int(removed), int(remaining)
 
-    @connection_errors
+    @redis_errors
     async def clean_step(
         self, queue: str, state: str, cutoff_ms: int, start: int, batch: int = 200
     ) -> tuple[int, int]:
         removed, nxt = await self._run("clean", queue, [state, cutoff_ms, start, batch])
         return int(removed), int(nxt)
 
-    @connection_errors
+    @redis_errors
     async def obliterate_step(self, queue: str, count: int = 500) -> int:
         """Unlink up to ``count`` keys of the queue; returns how many (0 when none are left)."""
         k = self.engine.keys(queue)
@@ -94,12 +98,12 @@ class Ops:
 
     # -- readers -------------------------------------------------------------------------------
 
-    @connection_errors
+    @redis_errors
     async def groups_of(self, queue: str) -> list[str]:
         names = cast(set[str], await self.client.smembers(self.engine.keys(queue).base + "groups"))
         return ["", *sorted(names)]
 
-    @connection_errors
+    @redis_errors
     async def list_ids(
         self, queue: str, state: str, offset: int, limit: int, newest_first: bool
     ) -> list[str]:
@@ -124,7 +128,7 @@ class Ops:
         merged = heapq.merge(*runs, key=lambda p: -p[1] if newest_first else p[1])
         return [job_id for job_id, _ in list(merged)[offset : offset + limit]]
 
-    @connection_errors
+    @redis_errors
     async def summaries(self, queue: str, ids: Sequence[str]) -> list[dict[str, str]]:
         """The listing fields of several jobs in one round trip (missing jobs are skipped)."""
         k = self.engine.keys(queue)
@@ -180,7 +184,7 @@ class Ops:
                 msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=5.0)
                 if msg is not None and msg.get("type") == "message":
                     yield channels[msg["channel"]], str(msg["data"])
-        except (RedisConnectionError, RedisTimeoutError) as exc:
-            raise ConnectionLost(f"cancel channel lost: {exc}") from exc
+        except (RedisError, OSError) as exc:
+            raise corral_error(exc, self.engine.where) from exc
         finally:
             await pubsub.aclose()  # type: ignore[no-untyped-call]

@@ -6,21 +6,18 @@ with plain Python values: ids, tokens, JSON strings and milliseconds.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 from redis.asyncio import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import RedisError
 
-from corral.engine.errors import connection_errors
+from corral.engine.errors import corral_error, redis_errors
 from corral.engine.keys import QueueKeys, registry_key
 from corral.engine.scripts import Executor, ScriptRunner
 from corral.engine.transport import Transport
-from corral.errors import ConnectionLost
 
 if TYPE_CHECKING:
     from corral.engine.batching import EnqueueBatcher
@@ -152,9 +149,14 @@ class Engine:
     """Async access to queues in one Redis database. Cheap to create; owns its client."""
 
     def __init__(
-        self, client: Redis, prefix: str = "corral", transport: Transport | None = None
+        self,
+        client: Redis,
+        prefix: str = "corral",
+        transport: Transport | None = None,
+        where: str = "the configured URL",
     ) -> None:
         self.client = client
+        self.where = where  # the redacted URL, for error messages
         self.prefix = prefix
         self.transport = transport
         self.fast: Executor = transport if transport is not None else client
@@ -173,17 +175,14 @@ class Engine:
         k = self.keys(queue)
         try:
             return await self.runner.run(self.fast, name, [k.meta], [k.base, *args])
-        except (RedisConnectionError, RedisTimeoutError) as exc:
-            raise ConnectionLost(f"Redis unreachable during {name} on {queue!r}: {exc}") from exc
+        except (RedisError, OSError) as exc:
+            raise corral_error(exc, self.where) from exc
 
-    @connection_errors
+    @redis_errors
     async def ping(self) -> None:
-        try:
-            await self.client.ping()
-        except (RedisConnectionError, RedisTimeoutError) as exc:
-            raise ConnectionLost(f"Redis unreachable: {exc}") from exc
+        await self.client.ping()
 
-    @connection_errors
+    @redis_errors
     async def close(self) -> None:
         if self.transport is not None:
             await self.transport.close()
@@ -191,7 +190,7 @@ class Engine:
 
     # -- producers ---------------------------------------------------------------------------
 
-    @connection_errors
+    @redis_errors
     async def register_queue(self, queue: str) -> None:
         if queue not in self._registered:
             await self.client.sadd(registry_key(self.prefix), queue)
@@ -222,21 +221,21 @@ class Engine:
     def _claim_args(self, n: int, worker: str, lease_ms: int, promote: int) -> list[Any]:
         return [n, worker, lease_ms, promote]
 
-    @connection_errors
+    @redis_errors
     async def claim(
         self, queue: str, n: int, worker: str, lease_ms: int, promote: int = 1000
     ) -> ClaimResult:
         raw = await self._run("claim", queue, self._claim_args(n, worker, lease_ms, promote))
         return _parse_claim(raw)
 
-    @connection_errors
+    @redis_errors
     async def complete(self, queue: str, done: Sequence[tuple[str, str, str]]) -> list[bool]:
         args: list[Any] = [len(done)]
         for item in done:
             args.extend(item)
         return [int(f) == 1 for f in await self._run("complete", queue, args)]
 
-    @connection_errors
+    @redis_errors
     async def complete_and_claim(
         self,
         queue: str,
@@ -260,13 +259,13 @@ class Engine:
             return [], None
         try:
             results = await self.runner.run_pipeline(self.fast, calls)
-        except (RedisConnectionError, RedisTimeoutError) as exc:
-            raise ConnectionLost(f"Redis unreachable during claim on {queue!r}: {exc}") from exc
+        except (RedisError, OSError) as exc:
+            raise corral_error(exc, self.where) from exc
         flags = [int(f) == 1 for f in results[0]] if done else []
         claim = _parse_claim(results[-1]) if n > 0 else None
         return flags, claim
 
-    @connection_errors
+    @redis_errors
     async def fail(
         self,
         queue: str,
@@ -281,16 +280,36 @@ class Engine:
         args = [job_id, token, error_json, action, retry_delay_ms or 0, reason]
         return int(await self._run("fail", queue, args)) == 1
 
-    @connection_errors
+    @redis_errors
     async def reschedule(
         self, queue: str, job_id: str, token: str, delay_ms: int, message: str, hold_ms: int = 0
     ) -> int:
         args = [job_id, token, delay_ms, message, hold_ms]
         return int(await self._run("reschedule", queue, args))
 
+    @redis_errors
+    async def defer(
+        self, queue: str, job_id: str, token: str, delay_ms: int, grace_ms: int, error_json: str
+    ) -> int:
+        """Hand back a job whose name this worker does not know: 1 handed back, 2 dead (its
+        grace is over, or it was cancelled), 0 refused (stale token)."""
+        args = [job_id, token, delay_ms, grace_ms, error_json]
+        return int(await self._run("defer", queue, args))
+
+    @redis_errors
+    async def eviction_policy(self) -> str | None:
+        """The server's maxmemory-policy (None when the server will not say)."""
+        try:
+            reply = await self.client.config_get("maxmemory-policy")
+            return str(reply.get("maxmemory-policy")) if reply else None
+        except RedisError:  # CONFIG is often disabled on managed servers; INFO is not
+            info = await self.client.info("memory")
+            policy = info.get("maxmemory_policy")
+            return None if policy is None else str(policy)
+
     # -- groups --------------------------------------------------------------------------------
 
-    @connection_errors
+    @redis_errors
     async def group_action(
         self,
         queue: str,
@@ -302,11 +321,10 @@ class Engine:
         weight: str = "",
     ) -> bool:
         """pause / resume / limits of one group ('' keeps a setting, '-' removes it)."""
-        await self.register_queue(queue)
         args = [action, group, concurrency, rate, weight]
         return int(await self._run("groups", queue, args)) == 1
 
-    @connection_errors
+    @redis_errors
     async def refresh_groups(self, queue: str) -> int:
         """After queue-wide limits changed: groups now under their limits are served again."""
         cursor, total = 0, 0
@@ -317,7 +335,7 @@ class Engine:
             if cursor == 0:
                 return total
 
-    @connection_errors
+    @redis_errors
     async def group_states(self, queue: str, groups: Sequence[str]) -> list[dict[str, Any]]:
         """Waiting/active counts and flags of the given groups, in one round trip."""
         k = self.keys(queue)
@@ -353,7 +371,7 @@ class Engine:
             )
         return out
 
-    @connection_errors
+    @redis_errors
     async def scan_groups(
         self, queue: str, cursor: int = 0, count: int = 100
     ) -> tuple[int, list[str]]:
@@ -361,14 +379,14 @@ class Engine:
         nxt, names = await self.client.sscan(self.keys(queue).base + "groups", cursor, count=count)
         return int(nxt), sorted(cast(list[str], names))
 
-    @connection_errors
+    @redis_errors
     async def release(self, queue: str, items: Sequence[tuple[str, str]]) -> int:
         args: list[Any] = [len(items)]
         for item in items:
             args.extend(item)
         return int(await self._run("release", queue, args))
 
-    @connection_errors
+    @redis_errors
     async def heartbeat(
         self, queue: str, lease_ms: int, items: Sequence[tuple[str, str]]
     ) -> tuple[list[str], list[str]]:
@@ -379,12 +397,12 @@ class Engine:
         lost, cancel = await self._run("heartbeat", queue, args)
         return list(lost), list(cancel)
 
-    @connection_errors
+    @redis_errors
     async def reap(self, queue: str, limit: int = 500) -> tuple[int, int]:
         requeued, dead = await self._run("reap", queue, [limit])
         return int(requeued), int(dead)
 
-    @connection_errors
+    @redis_errors
     async def touch(
         self,
         queue: str,
@@ -398,33 +416,30 @@ class Engine:
         args = [job_id, token, progress_json, log_line, max_log_lines]
         return int(await self._run("touch", queue, args)) == 1
 
-    @connection_errors
+    @redis_errors
     async def wait_marker(self, queue: str, timeout_s: float) -> bool:
         """Block until a producer or a transition signals new work (or the timeout)."""
-        try:
-            got = await self.client.bzpopmin(self.keys(queue).marker, timeout=timeout_s)
-        except (RedisConnectionError, RedisTimeoutError) as exc:
-            raise ConnectionLost(f"Redis unreachable while waiting on {queue!r}: {exc}") from exc
+        got = await self.client.bzpopmin(self.keys(queue).marker, timeout=timeout_s)
         return got is not None
 
-    @connection_errors
+    @redis_errors
     async def signal(self, queue: str) -> None:
         """Re-post a wake-up marker this worker consumed but could not use."""
         await self.client.zadd(self.keys(queue).marker, {"m": 0})
 
     # -- readers -----------------------------------------------------------------------------
 
-    @connection_errors
+    @redis_errors
     async def watch(self, queue: str, job_id: str) -> str | None:
         state = await self._run("watch", queue, [job_id])
         return state or None
 
-    @connection_errors
+    @redis_errors
     async def wait_done(self, queue: str, job_id: str, timeout_s: float) -> bool:
         got = await self.client.blpop([self.keys(queue).done(job_id)], timeout=timeout_s)
         return got is not None
 
-    @connection_errors
+    @redis_errors
     async def get_job(self, queue: str, job_id: str) -> dict[str, str] | None:
         """The job hash, with its payload (kept in its own key) as field ``d``."""
         k = self.keys(queue)
@@ -438,15 +453,15 @@ class Engine:
             raw["d"] = payload
         return cast(dict[str, str], raw)
 
-    @connection_errors
+    @redis_errors
     async def job_field(self, queue: str, job_id: str, field: str) -> str | None:
         return cast(str | None, await self.client.hget(self.keys(queue).job(job_id), field))
 
-    @connection_errors
+    @redis_errors
     async def job_logs(self, queue: str, job_id: str, start: int = 0, end: int = -1) -> list[str]:
         return cast(list[str], await self.client.lrange(self.keys(queue).log(job_id), start, end))
 
-    @connection_errors
+    @redis_errors
     async def counts(self, queue: str) -> dict[str, int]:
         """Jobs per state and the queue's flags, in one round trip."""
         k = self.keys(queue)
@@ -466,22 +481,25 @@ class Engine:
             "dead_trimmed": int(meta[3] or 0),
         }
 
-    @connection_errors
+    @redis_errors
     async def queues(self) -> list[str]:
         names = cast(set[str], await self.client.smembers(registry_key(self.prefix)))
         return sorted(names)
 
-    @connection_errors
+    @redis_errors
+    async def queue_exists(self, queue: str) -> bool:
+        return bool(await self.client.sismember(registry_key(self.prefix), queue))
+
+    @redis_errors
     async def set_paused(self, queue: str, paused: bool) -> None:
         k = self.keys(queue)
-        await self.register_queue(queue)
         if paused:
             await self.client.hset(k.meta, "paused", "1")
         else:
             await self.client.hdel(k.meta, "paused")
             await self.signal(queue)
 
-    @connection_errors
+    @redis_errors
     async def configure(self, queue: str, **limits: int) -> None:
         """Queue-wide settings: retention (completed_age, completed_max, dead_age, dead_max) and
         limits (gconc: running jobs per group; grate_n/grate_w: starts per window per group;
@@ -505,24 +523,10 @@ class Engine:
         await self.register_queue(queue)
         await self.client.hset(self.keys(queue).meta, mapping=dict(limits))  # type: ignore[arg-type]
 
-    @connection_errors
+    @redis_errors
     async def ids_in(self, queue: str, state: str, start: int = 0, end: int = -1) -> list[str]:
         k = self.keys(queue)
         key = {"delayed": k.delayed, "active": k.active, "completed": k.completed, "dead": k.dead}
         if state not in key:
             raise ValueError(f"cannot list state {state!r} by index")
         return cast(list[str], await self.client.zrange(key[state], start, end))
-
-
-async def wait_for_server(client: Redis, timeout_s: float) -> None:
-    """Poll PING until the server answers; used right after starting one."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while True:
-        try:
-            await client.ping()
-            return
-        except (RedisConnectionError, RedisTimeoutError, OSError):
-            if loop.time() > deadline:
-                raise
-            await asyncio.sleep(0.02)

@@ -20,8 +20,8 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError, ResponseError
 
+from corral.engine.errors import translate
 from corral.engine.transport import Transport
-from corral.errors import ConfigError, CorralError, PayloadError, ServerError
 
 SCRIPT_NAMES = (
     "enqueue",
@@ -29,6 +29,7 @@ SCRIPT_NAMES = (
     "complete",
     "fail",
     "reschedule",
+    "defer",
     "release",
     "heartbeat",
     "reap",
@@ -45,12 +46,6 @@ SCRIPT_NAMES = (
 )
 
 Executor = Redis | Transport
-
-_ERROR_CODES: dict[str, type[CorralError]] = {
-    "ERR_BAD_JOB": PayloadError,
-    "ERR_BAD_GROUP": ConfigError,
-    "ERR_BAD_STATE": ConfigError,
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,16 +94,6 @@ def load_scripts() -> dict[str, Script]:
         source = f"{link(lib, body)}\n-- ==== {name}.lua ====\n{body}"
         out[name] = Script(name, source, hashlib.sha1(source.encode()).hexdigest())
     return out
-
-
-def translate(exc: ResponseError) -> CorralError:
-    """Map a Lua ``redis.error_reply('CODE message')``, or any other error reply of the
-    server, onto our exception tree."""
-    text = str(exc)
-    for code, cls in _ERROR_CODES.items():
-        if text.startswith(code):
-            return cls(text[len(code) :].strip())
-    return ServerError(f"Redis refused the command: {text}")
 
 
 class ScriptRunner:

@@ -30,6 +30,7 @@ from redis.exceptions import (
 )
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from corral.engine.connection import CONNECT_TIMEOUT_S
 from corral.settings import RedisTarget
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,6 @@ Command = Sequence[str | int | float | bytes]
 # hiredis's stub types the argument as a 1-tuple; it takes any number of arguments
 _pack_command: Callable[[tuple[Any, ...]], bytes] = hiredis.pack_command
 REPLY_TIMEOUT_S = 10.0
-CONNECT_TIMEOUT_S = 5.0
 
 
 def _plain(arg: Any) -> str | int | float | bytes:

@@ -75,6 +75,7 @@ class Worker:
         process_slots: int | None = None,
         name: str | None = None,
         burst: bool = False,
+        unknown_job_grace: timedelta = timedelta(minutes=10),
     ) -> None:
         names = list(queues or app.queues() or ["default"])
         for q in names:
@@ -89,6 +90,7 @@ class Worker:
         self.lease_ms = int(self.lease.total_seconds() * 1000)
         self.grace = grace
         self.burst = burst
+        self.unknown_job_grace_ms = int(unknown_job_grace.total_seconds() * 1000)
         self.id = name or f"{socket.gethostname()}:{os.getpid()}:{new_job_id()[-6:]}"
         self.stats = WorkerStats()
         self._runners = Runners(concurrency * 2, process_slots or os.cpu_count() or 2)
@@ -104,6 +106,7 @@ class Worker:
         self._next_due: dict[str, float | None] = {}
         self._engine: Engine | None = None
         self._background: set[asyncio.Task[Any]] = set()
+        self._unknown_names: dict[str, str] = {}  # job names warned about once
 
     # -- control -----------------------------------------------------------------------------
 
@@ -122,8 +125,22 @@ class Worker:
     async def run(self) -> WorkerStats:
         self._engine = engine = await self.app.engine()
         await engine.ping()
+        policy = await engine.eviction_policy()
+        if policy not in (None, "noeviction"):
+            log.warning(
+                "Redis at %s has maxmemory-policy %s: when its memory is full it deletes keys, "
+                "jobs among them, without a word; set maxmemory-policy noeviction",
+                engine.where,
+                policy,
+            )
+        defined = set(self.app.queues())
         for q in self.queues:
-            await engine.register_queue(q)
+            if q not in defined:
+                log.warning(
+                    "queue %r: this App defines no job for it; its jobs will wait for a worker "
+                    "whose App does (a typo in --queue?)",
+                    q,
+                )
         log.info("worker %s serving %s (concurrency %d)", self.id, self.queues, self.concurrency)
         helpers = [
             asyncio.create_task(self._heartbeat_loop(engine), name="corral-heartbeat"),
@@ -338,8 +355,7 @@ class Worker:
     ) -> None:
         job_fn = self.app.registry.get(job.name)
         if job_fn is None:
-            msg = f"no job named {job.name!r} is registered in this worker"
-            await self._dead(engine, queue, job, "UnknownJob", msg, DeadReason.UNKNOWN_JOB)
+            await self._defer_unknown(engine, queue, job)
             return
         raw = job.options_json
         options = from_json(raw, {}) if raw and raw != "{}" else {}
@@ -450,6 +466,31 @@ class Worker:
         else:
             self.stats.stale += 1
             log.warning("job %s: retry not recorded, the lease was lost", job.id)
+
+    async def _defer_unknown(self, engine: Engine, queue: str, job: Claimed) -> None:
+        """A job this worker's App does not define: hand it back for a worker that does (new
+        producers deploy before new workers); dead ``unknown_job`` once the grace is over."""
+        grace_s = self.unknown_job_grace_ms / 1000
+        msg = f"no worker registered a job named {job.name!r} within {grace_s:g}s"
+        err = error_json(type_name="UnknownJob", message=msg, tb="", attempt=0, worker=self.id)
+        code = await self._persist(
+            lambda: engine.defer(queue, job.id, job.token, 1000, self.unknown_job_grace_ms, err)
+        )
+        if code == 1:
+            self.stats.deferred += 1
+            if self._unknown_names.get(job.name) is None:
+                self._unknown_names[job.name] = job.id
+                log.warning(
+                    "job %s: no job named %r in this App; handed back for a worker that has it "
+                    "(dead after %gs)",
+                    job.id,
+                    job.name,
+                    grace_s,
+                )
+        elif code == 2:
+            self.stats.dead += 1
+            self.stats.dead_reasons[DeadReason.UNKNOWN_JOB] += 1
+            log.warning("job %s is dead (%s): %s", job.id, DeadReason.UNKNOWN_JOB, msg)
 
     async def _dead(
         self, engine: Engine, queue: str, job: Claimed, type_name: str, message: str, reason: str

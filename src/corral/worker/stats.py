@@ -13,6 +13,7 @@ class WorkerStats:
     failed_attempts: int = 0
     retried: int = 0
     rescheduled: int = 0
+    deferred: int = 0  # unknown job names handed back for another worker
     dead: int = 0
     released: int = 0
     cancelled: int = 0

@@ -4,7 +4,8 @@
 -- enough for Redis's compact listpack encoding): n name, g group, p priority, s seq, ma max attempts, a attempt,
 -- o options JSON, st state, ct created, sa started, fa finished, tk token, wk worker,
 -- r result, le last error, eh error history, dr dead reason, pg progress, rs reschedules,
--- sl stalls, xs max stalls, xr max reschedules, kc/kd keep completed/dead ms, wt waiters.
+-- sl stalls, xs max stalls, xr max reschedules, kc/kd keep completed/dead ms, wt waiters,
+-- uk when a worker first found the job's name unknown (defer).
 -- A token ('tk') is set only while the job is active: every transition out of active clears it
 -- (complete sets it to '' in the write it makes anyway), so a matching token means a live lease.
 -- The worker ('wk') is cleared when a job goes back to waiting or delayed; a job that ended

@@ -25,7 +25,7 @@ for i = 1, count do
       edited = payload ~= ''})
     while #hist > 20 do table.remove(hist, 1) end
     redis.call('HSET', jkey, 'rp', cjson.encode(hist), 'a', 0, 'sl', 0, 'rs', 0)
-    redis.call('HDEL', jkey, 'dr', 'fa', 'cx', 'r', 'wk') -- waiting again: no worker
+    redis.call('HDEL', jkey, 'dr', 'fa', 'cx', 'r', 'wk', 'uk') -- waiting again: no worker
     if payload ~= '' then
       redis.call('SET', base .. 'd:' .. id, payload)
       redis.call('HDEL', jkey, 'd')

@@ -1,0 +1,82 @@
+"""The first contact with a server: one PING that says plainly what is wrong with a URL.
+
+A wrong URL fails at once, in one line: a TLS URL for a plain port (or the reverse), a port that
+does not speak Redis (an HTTP server), a database the server does not have, credentials it
+refuses. A server that does not answer at all may be starting (a container, a restart): that is
+retried with back-off before ConnectionLost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+
+from redis.exceptions import InvalidResponse, RedisError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from corral.engine.connection import CONNECT_TIMEOUT_S, make_client
+from corral.engine.errors import CONNECTION_ERRORS, corral_error
+from corral.errors import ConfigError, ConnectionLost
+from corral.settings import RedisTarget
+
+log = logging.getLogger(__name__)
+
+
+def _tls_failure(exc: BaseException) -> bool:
+    while exc is not None:
+        if isinstance(exc, ssl.SSLError):
+            return True
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    return False
+
+
+def _diagnose(exc: BaseException, target: RedisTarget) -> ConfigError | None:
+    """A wrong URL, named; None when the server may just be unreachable for now."""
+    where = target.redacted
+    text = str(exc)
+    if target.scheme == "rediss" and isinstance(exc, RedisTimeoutError | TimeoutError):
+        return ConfigError(
+            f"no TLS handshake from {where} within {CONNECT_TIMEOUT_S:g}s: is it a TLS port? "
+            "(use redis:// for a plain server)"
+        )
+    if target.scheme == "rediss" and _tls_failure(exc):
+        return ConfigError(f"TLS with {where} failed: {text}")
+    if target.scheme == "redis" and "closed by server" in text:
+        return ConfigError(
+            f"{where} closed the connection at once: is it a TLS port? (use rediss:// for TLS)"
+        )
+    if isinstance(exc, InvalidResponse):
+        return ConfigError(
+            f"{where} does not answer as a Redis server ({text}): is the port right?"
+        )
+    if isinstance(exc, ResponseError) and "DB index" in text:
+        return ConfigError(
+            f"{where}: the server has no database {target.db} (see its `databases` setting, "
+            "16 by default)"
+        )
+    return None
+
+
+async def probe(target: RedisTarget, *, retries: int, name: str = "corral") -> None:
+    """PING the server once; raise ConfigError for a wrong URL, ConnectionLost when it stays
+    unreachable after ``retries`` back-offs."""
+    client = make_client(target, retries=0, name=name)
+    pause = 0.05
+    try:
+        for attempt in range(retries + 1):
+            try:
+                await client.ping()
+                return
+            except (RedisError, OSError) as exc:
+                wrong = _diagnose(exc, target)
+                if wrong is not None:
+                    raise wrong from None
+                if not isinstance(exc, CONNECTION_ERRORS) or attempt == retries:
+                    raise corral_error(exc, target.redacted) from None
+                log.debug("Redis at %s: %s; retrying in %.2fs", target.redacted, exc, pause)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 2.0)
+    finally:
+        await client.aclose()
+    raise ConnectionLost(f"Redis at {target.redacted} is unreachable")  # pragma: no cover
