@@ -9,11 +9,10 @@ import dataclasses
 import importlib
 import json
 import os
-import re
 import sys
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -24,7 +23,7 @@ from corral.app import App
 from corral.errors import ConfigError, CorralError, JobNotFound, PayloadError
 from corral.filters import JobFilter
 from corral.loop import run as run_loop
-from corral.settings import ENV_REDIS_URL, Settings
+from corral.settings import ENV_REDIS_URL, Settings, parse_duration
 
 T = TypeVar("T")
 console = Console()
@@ -43,27 +42,10 @@ AppOption = Annotated[
 ]
 QueueArg = Annotated[str, typer.Argument(help="Queue name.")]
 
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
-_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
 
 def fail(message: str, code: int = 2) -> typer.Exit:
     err_console.print(f"[bold red]error:[/] {message}")
     return typer.Exit(code)
-
-
-def parse_duration(text: str) -> timedelta:
-    """``90s``, ``5m``, ``1h30m``, ``2d`` -> timedelta."""
-    text = text.strip().lower()
-    pos, seconds = 0, 0.0
-    for m in _DURATION.finditer(text):
-        if m.start() != pos:
-            break
-        seconds += float(m.group(1)) * _UNITS[m.group(2)]
-        pos = m.end()
-    if pos != len(text) or not text:
-        raise ConfigError(f"not a duration: {text!r} (use e.g. 30s, 5m, 1h30m, 2d)")
-    return timedelta(seconds=seconds)
 
 
 def parse_when(text: str) -> datetime:
