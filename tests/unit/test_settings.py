@@ -75,3 +75,12 @@ def test_lease_floor() -> None:
 def test_embedded_flag(text: str, allowed: bool) -> None:
     assert Settings.from_env({"CORRAL_EMBEDDED": text}).embedded is allowed
 
+
+def test_embedded_is_allowed_by_default_and_app_overrides_it() -> None:
+    from corral import App
+
+    assert Settings.from_env({}).embedded is True
+    refused = Settings.from_env({"CORRAL_EMBEDDED": "0"})
+    assert App(refused).settings.embedded is False
+    assert App(refused, embedded=True).settings.embedded is True
+    assert App(embedded=False).settings.embedded is False

@@ -17,6 +17,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from corral.app import App
@@ -44,7 +45,8 @@ QueueArg = Annotated[str, typer.Argument(help="Queue name.")]
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {message}")
+    # one line however long (scripts grep it), and a message's brackets are not markup
+    err_console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -97,16 +99,17 @@ def load_app(target: str) -> App:
 
 
 def ops_app(url: str | None, app_target: str | None = None) -> App:
-    """An App for operator commands: the user's (for payload validation) or a bare one. No
-    embedded server here: inspecting a private, empty server would only mislead."""
+    """An App for operator commands: the user's (for payload validation) or a bare one. With
+    no URL, the project's shared server (its data persists, so there is something to see),
+    unless ``CORRAL_EMBEDDED=0`` refuses it."""
     settings = Settings.from_url(url) if url else Settings.from_env()
-    if settings.redis_url is None:
-        raise ConfigError(f"set {ENV_REDIS_URL} or pass --url to reach your Redis")
     if app_target:
         if url:
             os.environ[ENV_REDIS_URL] = url
         app = load_app(app_target)
-        return app.configure(app.settings.replace(redis_url=settings.redis_url))
+        if settings.redis_url:
+            app.configure(app.settings.replace(redis_url=settings.redis_url))
+        return app
     return App(settings)
 
 

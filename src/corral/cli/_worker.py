@@ -82,6 +82,7 @@ def worker(
         if url:
             app.configure(app.settings.replace(redis_url=url))
         weights = _parse_weights(weight)
+        app.redis_url  # noqa: B018 -- here, not in the loop: refused or unstartable -> one line
         if processes > 1:
             _run_supervisor(app, target, queue, weight, concurrency, processes, grace, burst)
             return
@@ -142,11 +143,8 @@ def _run_supervisor(
     if burst:
         args.append("--burst")
     env = dict(os.environ)
-    env[ENV_REDIS_URL] = app.redis_url  # children share the parent's (maybe embedded) server
-    try:
-        Supervisor(worker_command(target, args), processes, env, burst=burst).run()
-    finally:
-        app.stop_embedded()
+    env[ENV_REDIS_URL] = app.redis_url  # children use the parent's server (maybe the shared one)
+    Supervisor(worker_command(target, args), processes, env, burst=burst).run()
 
 
 async def queue_rows(app: App) -> list[dict[str, Any]]:
@@ -189,5 +187,5 @@ def demo(
     try:
         code = run_demo(webhooks=jobs, concurrency=concurrency, url=url, console=console)
     except CorralError as exc:
-        raise fail(str(exc), 1) from None
+        raise fail(str(exc), 2 if isinstance(exc, ConfigError) else 1) from None
     raise typer.Exit(code)
