@@ -352,7 +352,9 @@ def ensure_running(
                     f"the shared server in {home.path} does not answer but its keeper is "
                     f"alive; see {home.server_log}, or `corral server stop`"
                 )
-        if is_running(home):  # without a state file: a server whose keeper was killed
+        if is_running(home):
+            # No state file only if its keeper was killed where PR_SET_PDEATHSIG does not
+            # exist (macOS): the server is still this project's, so use it all the same.
             return read_state(home) or _orphan_state(home), False
         state = _spawn_keeper(home, idle_from_env() if idle is None else idle)
         touch_handout(home)
@@ -401,7 +403,7 @@ def _spawn_keeper(home: ServerHome, idle: timedelta) -> ServerState:
     return state
 
 
-def stop(home: ServerHome | None = None, *, timeout: float = STOP_TIMEOUT) -> bool:
+def stop(home: ServerHome | None = None, *, timeout: float = STOP_TIMEOUT + 10) -> bool:
     """Stop the shared server (its append-only file synced); False if it was not running."""
     home = home or locate()
     if not home.path.is_dir():

@@ -82,9 +82,11 @@ def worker(
         if url:
             app.configure(app.settings.replace(redis_url=url))
         weights = _parse_weights(weight)
-        app.redis_url  # noqa: B018 -- here, not in the loop: refused or unstartable -> one line
+        # Resolved here, not in the loop: a refused or unstartable server is one line, exit 2.
+        server_url = app.redis_url
         if processes > 1:
-            _run_supervisor(app, target, queue, weight, concurrency, processes, grace, burst)
+            args = _child_args(queue, weight, concurrency, grace, burst)
+            _run_supervisor(target, args, processes, server_url, burst)
             return
         from corral.worker import Worker
 
@@ -123,18 +125,13 @@ async def _serve(app: App, w: Any) -> None:
         await app.close()
 
 
-def _run_supervisor(
-    app: App,
-    target: str,
+def _child_args(
     queue: list[str] | None,
     weight: list[str] | None,
     concurrency: int,
-    processes: int,
     grace: float,
     burst: bool,
-) -> None:
-    from corral.worker.supervisor import Supervisor, worker_command
-
+) -> list[str]:
     args: list[str] = ["--concurrency", str(concurrency), "--grace", str(grace)]
     for q in queue or []:
         args += ["--queue", q]
@@ -142,8 +139,16 @@ def _run_supervisor(
         args += ["--weight", w]
     if burst:
         args.append("--burst")
+    return args
+
+
+def _run_supervisor(
+    target: str, args: list[str], processes: int, server_url: str, burst: bool
+) -> None:
+    from corral.worker.supervisor import Supervisor, worker_command
+
     env = dict(os.environ)
-    env[ENV_REDIS_URL] = app.redis_url  # children use the parent's server (maybe the shared one)
+    env[ENV_REDIS_URL] = server_url  # the children use the parent's server (maybe the shared one)
     Supervisor(worker_command(target, args), processes, env, burst=burst).run()
 
 
