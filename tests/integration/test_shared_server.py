@@ -7,6 +7,7 @@ Each test has its own home (``CORRAL_HOME``) and stops its server at the end.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -290,9 +291,10 @@ def test_a_dead_server_takes_its_keeper_down_and_is_restarted(home: ServerHome) 
 
 
 async def test_app_close_leaves_the_shared_server_running(
-    home: ServerHome, monkeypatch: pytest.MonkeyPatch
+    home: ServerHome, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setenv(devserver.ENV_HOME, str(home.path))
+    caplog.set_level(logging.WARNING, logger="corral.devserver")
     app = App()
 
     @app.job
@@ -305,6 +307,20 @@ async def test_app_close_leaves_the_shared_server_running(
     assert devserver.is_running(home), "other processes may be using it"
     async with App() as other:
         assert (await other.get_job("default", handle.id)).state == "waiting"
+    notices = [r.getMessage() for r in caplog.records if r.name == "corral.devserver"]
+    assert len(notices) == 1, "one notice per process, however many Apps"
+    assert home.url in notices[0] and str(home.data) in notices[0]
+    assert "corral server stop" in notices[0] and "CORRAL_EMBEDDED=0" in notices[0]
+
+
+def test_a_killed_keeper_takes_the_server_down_and_a_new_one_starts(home: ServerHome) -> None:
+    state, _ = devserver.ensure_running(home)
+    os.kill(state.keeper_pid, signal.SIGKILL)
+    wait_for(lambda: not _alive(state.server_pid), 10, "the server to follow its keeper")
+    assert not devserver.keeper_alive(home)
+    again, started = devserver.ensure_running(home)
+    assert started and again.keeper_pid != state.keeper_pid
+    assert devserver.read_state(home) == again
 
 
 async def test_refused_embedded_server_fails_at_connect(
