@@ -2,6 +2,10 @@
 
 Each test gets its own key prefix on a session-wide server, so tests never see each other's
 keys; tests that kill or restart a server start their own with ``fresh_server``.
+
+The project's shared server (what an App with no URL uses) lives in a session temp dir for the
+whole run (``CORRAL_HOME``, set before anything can start it, inherited by subprocesses), so
+tests never write ``.corral/`` into the repo, and it is stopped when the session ends.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -17,7 +22,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from corral import App
+from corral import App, devserver
 from corral.embedded import EmbeddedServer, ServerOptions, find_server_binary, free_port
 
 
@@ -39,6 +44,25 @@ def _version(binary: str) -> tuple[int, ...]:
 
 
 BINARIES = _server_binaries()
+_SESSION_HOME = pytest.StashKey[tuple[str, str | None]]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    home = tempfile.mkdtemp(prefix="corral-home-")
+    config.stash[_SESSION_HOME] = (home, os.environ.get(devserver.ENV_HOME))
+    os.environ[devserver.ENV_HOME] = home
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    home, before = config.stash[_SESSION_HOME]
+    try:
+        devserver.stop(devserver.ServerHome(Path(home)))
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+        if before is None:
+            os.environ.pop(devserver.ENV_HOME, None)
+        else:
+            os.environ[devserver.ENV_HOME] = before
 
 
 @pytest.fixture(scope="session", params=sorted(BINARIES), ids=lambda k: k)

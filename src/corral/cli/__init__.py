@@ -14,6 +14,7 @@ from corral.cli._dlq import dlq_cli
 from corral.cli._enqueue import enqueue
 from corral.cli._jobs import jobs_cli
 from corral.cli._queues import queue_cli
+from corral.cli._server import server_cli
 from corral.cli._worker import demo, info, worker
 from corral.errors import CorralError
 
@@ -31,6 +32,7 @@ cli.command()(enqueue)
 cli.add_typer(queue_cli, name="queue")
 cli.add_typer(jobs_cli, name="jobs")
 cli.add_typer(dlq_cli, name="dlq")
+cli.add_typer(server_cli, name="server")
 
 
 def main() -> None:

@@ -9,16 +9,16 @@ import dataclasses
 import importlib
 import json
 import os
-import re
 import sys
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from enum import IntEnum
 from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from corral.app import App
@@ -34,7 +34,7 @@ from corral.errors import (
 )
 from corral.filters import JobFilter
 from corral.loop import run as run_loop
-from corral.settings import ENV_REDIS_URL, Settings
+from corral.settings import ENV_REDIS_URL, Settings, parse_duration
 
 T = TypeVar("T")
 console = Console()
@@ -52,9 +52,6 @@ AppOption = Annotated[
     typer.Option("--app", help="MODULE:APP defining the jobs (to validate payloads)."),
 ]
 QueueArg = Annotated[str, typer.Argument(help="Queue name.")]
-
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
-_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 class Exit(IntEnum):
@@ -78,27 +75,13 @@ def exit_code(exc: CorralError) -> Exit:
 
 
 def fail(message: str, code: int = Exit.USAGE) -> typer.Exit:
-    # one line however narrow the terminal: scripts grep it, people copy it
-    err_console.print(f"[bold red]error:[/] {message}", soft_wrap=True, markup=True)
+    # one line however long (scripts grep it), and a message's brackets are not markup
+    err_console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     return typer.Exit(code)
 
 
 def fail_with(exc: CorralError) -> typer.Exit:
     return fail(str(exc), exit_code(exc))
-
-
-def parse_duration(text: str) -> timedelta:
-    """``90s``, ``5m``, ``1h30m``, ``2d`` -> timedelta."""
-    text = text.strip().lower()
-    pos, seconds = 0, 0.0
-    for m in _DURATION.finditer(text):
-        if m.start() != pos:
-            break
-        seconds += float(m.group(1)) * _UNITS[m.group(2)]
-        pos = m.end()
-    if pos != len(text) or not text:
-        raise ConfigError(f"not a duration: {text!r} (use e.g. 30s, 5m, 1h30m, 2d)")
-    return timedelta(seconds=seconds)
 
 
 def parse_when(text: str) -> datetime:
@@ -150,16 +133,17 @@ def load_app(target: str) -> App:
 
 
 def ops_app(url: str | None, app_target: str | None = None) -> App:
-    """An App for operator commands: the user's (for payload validation) or a bare one. No
-    embedded server here: inspecting a private, empty server would only mislead."""
+    """An App for operator commands: the user's (for payload validation) or a bare one. With
+    no URL, the project's shared server (its data persists, so there is something to see),
+    unless ``CORRAL_EMBEDDED=0`` refuses it."""
     settings = Settings.from_url(url) if url else Settings.from_env()
-    if settings.redis_url is None:
-        raise ConfigError(f"set {ENV_REDIS_URL} or pass --url to reach your Redis")
     if app_target:
         if url:
             os.environ[ENV_REDIS_URL] = url
         app = load_app(app_target)
-        return app.configure(app.settings.replace(redis_url=settings.redis_url))
+        if settings.redis_url:
+            app.configure(app.settings.replace(redis_url=settings.redis_url))
+        return app
     return App(settings)
 
 

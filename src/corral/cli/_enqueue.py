@@ -12,11 +12,11 @@ from corral.cli._common import (
     UrlOption,
     console,
     ops_app,
-    parse_duration,
     print_json,
     run,
 )
 from corral.errors import ConfigError
+from corral.settings import parse_duration
 
 
 def enqueue(

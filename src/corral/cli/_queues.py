@@ -14,12 +14,12 @@ from corral.cli._common import (
     YesOption,
     confirm,
     ops_app,
-    parse_duration,
     progress_bar,
     run,
     say,
 )
 from corral.cli._worker import info
+from corral.settings import parse_duration
 
 queue_cli = typer.Typer(help="See and steer queues.", no_args_is_help=True)
 queue_cli.command("ls")(info)

@@ -89,13 +89,15 @@ def worker(
         if url:
             app.configure(app.settings.replace(redis_url=url))
         weights = _parse_weights(weight)
+        # Resolved here, not in the loop: a refused or unstartable server is one line.
+        server_url = app.redis_url
         if processes > 1:
             args = ["--concurrency", str(concurrency), "--grace", str(grace)]
             args += ["--unknown-job-grace", str(unknown_job_grace)]
             args += [a for q in queue or [] for a in ("--queue", q)]
             args += [a for w in weight or [] for a in ("--weight", w)]
             args += ["--burst"] if burst else []
-            _run_supervisor(app, target, args, processes, burst)
+            _run_supervisor(target, args, processes, server_url, burst)
             return
         from corral.worker import Worker
 
@@ -138,15 +140,14 @@ async def _serve(app: App, w: Any) -> None:
         await app.close()
 
 
-def _run_supervisor(app: App, target: str, args: list[str], processes: int, burst: bool) -> None:
+def _run_supervisor(
+    target: str, args: list[str], processes: int, server_url: str, burst: bool
+) -> None:
     from corral.worker.supervisor import Supervisor, worker_command
 
     env = dict(os.environ)
-    env[ENV_REDIS_URL] = app.redis_url  # children share the parent's (maybe embedded) server
-    try:
-        Supervisor(worker_command(target, args), processes, env, burst=burst).run()
-    finally:
-        app.stop_embedded()
+    env[ENV_REDIS_URL] = server_url  # the children use the parent's server (maybe the shared one)
+    Supervisor(worker_command(target, args), processes, env, burst=burst).run()
 
 
 async def queue_rows(app: App) -> list[dict[str, Any]]:
