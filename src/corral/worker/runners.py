@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 from corral.context import JobContext, reset_current, set_current
@@ -24,6 +25,20 @@ class Runners:
         self._processes_size = processes
         self._processes: ProcessPool | None = None
 
+    def start(self, job_fns: Iterable[JobFunction[Any, Any]]) -> None:
+        """Warm the process pool in the background if any of ``job_fns`` runs in process
+        mode, so its children have imported the handlers before they take a job."""
+        targets = [
+            (f.fn.__module__, f.fn.__qualname__, f.name) for f in job_fns if f.mode == "process"
+        ]
+        if targets:
+            self._pool(targets).start()
+
+    def _pool(self, targets: list[tuple[str, str, str]] | None = None) -> ProcessPool:
+        if self._processes is None:
+            self._processes = ProcessPool(self._processes_size, targets or ())
+        return self._processes
+
     async def run(
         self,
         job_fn: JobFunction[Any, Any],
@@ -37,10 +52,8 @@ class Runners:
             # Validate here too, so a stale payload is a ValidationError (dead, invalid_payload)
             # rather than an ordinary error from the child that would be retried.
             job_fn.codec.loads(payload)
-            if self._processes is None:
-                self._processes = ProcessPool(self._processes_size)
             fn = job_fn.fn
-            return await self._processes.run(fn.__module__, fn.__qualname__, payload, ctx, timeout)
+            return await self._pool().run(fn.__module__, fn.__qualname__, payload, ctx, timeout)
         kwargs = job_fn.codec.loads(payload)
         if job_fn.mode == "async":
             token = set_current(ctx)
