@@ -120,11 +120,15 @@ def worker(
 
 async def _serve(app: App, w: Any) -> None:
     loop = asyncio.get_running_loop()
-    signals = {"count": 0}
+    signals = 0
 
     def on_signal() -> None:
-        signals["count"] += 1
-        w.stop(force=signals["count"] > 1)
+        # The first signal starts a graceful shutdown, a second one skips the grace period.
+        nonlocal signals
+        signals += 1
+        if signals == 1:
+            err_console.print("shutting down (Ctrl-C again to force)", highlight=False)
+        w.stop(force=signals > 1)
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal)

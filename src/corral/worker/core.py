@@ -142,6 +142,7 @@ class Worker:
                     q,
                 )
         log.info("worker %s serving %s (concurrency %d)", self.id, self.queues, self.concurrency)
+        self._runners.start(f for f in self.app.registry.values() if f.queue in self.queues)
         helpers = [
             asyncio.create_task(self._heartbeat_loop(engine), name="corral-heartbeat"),
             asyncio.create_task(self._reap_loop(engine), name="corral-reaper"),

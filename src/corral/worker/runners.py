@@ -5,24 +5,39 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable
 from typing import Any
 
 from corral.context import JobContext, reset_current, set_current
 from corral.jobs import JobFunction
 from corral.worker.outcome import timeout_error
 from corral.worker.process import ProcessPool
+from corral.worker.threads import DaemonThreads
 
 log = logging.getLogger(__name__)
 
 
 class Runners:
-    """Owns the thread pool and the process pool of one worker."""
+    """Owns the handler threads and the process pool of one worker."""
 
     def __init__(self, threads: int, processes: int) -> None:
-        self._threads = ThreadPoolExecutor(max(1, threads), thread_name_prefix="corral-job")
+        self._threads = DaemonThreads(threads, "corral-job")
         self._processes_size = processes
         self._processes: ProcessPool | None = None
+
+    def start(self, job_fns: Iterable[JobFunction[Any, Any]]) -> None:
+        """Warm the process pool in the background if any of ``job_fns`` runs in process
+        mode, so its children have imported the handlers before they take a job."""
+        targets = [
+            (f.fn.__module__, f.fn.__qualname__, f.name) for f in job_fns if f.mode == "process"
+        ]
+        if targets:
+            self._pool(targets).start()
+
+    def _pool(self, targets: list[tuple[str, str, str]] | None = None) -> ProcessPool:
+        if self._processes is None:
+            self._processes = ProcessPool(self._processes_size, targets or ())
+        return self._processes
 
     async def run(
         self,
@@ -37,10 +52,8 @@ class Runners:
             # Validate here too, so a stale payload is a ValidationError (dead, invalid_payload)
             # rather than an ordinary error from the child that would be retried.
             job_fn.codec.loads(payload)
-            if self._processes is None:
-                self._processes = ProcessPool(self._processes_size)
             fn = job_fn.fn
-            return await self._processes.run(fn.__module__, fn.__qualname__, payload, ctx, timeout)
+            return await self._pool().run(fn.__module__, fn.__qualname__, payload, ctx, timeout)
         kwargs = job_fn.codec.loads(payload)
         if job_fn.mode == "async":
             token = set_current(ctx)
@@ -76,46 +89,73 @@ class Runners:
     ) -> Any:
         context = contextvars.copy_context()
         loop = asyncio.get_running_loop()
-        started = asyncio.Event()
+        started: asyncio.Future[None] = loop.create_future()
 
         def call() -> Any:
-            loop.call_soon_threadsafe(started.set)
+            loop.call_soon_threadsafe(_set_once, started)
             set_current(ctx)
             return job_fn.fn(**kwargs)
 
-        future = loop.run_in_executor(self._threads, context.run, call)
-        # The timeout runs from the moment a thread takes the job: threads of timed-out
-        # handlers cannot be stopped, and while they hold the pool a new job must not use up
-        # its time waiting for one.
-        waited = 0.0
-        while not started.is_set() and not future.done():
-            ready = asyncio.ensure_future(started.wait())
-            await asyncio.wait([ready, future], timeout=5.0, return_when="FIRST_COMPLETED")
-            ready.cancel()
-            waited += 5.0
-            if not started.is_set() and not future.done():
-                log.warning(
-                    "job %s has waited %.0fs for a free thread: handlers that timed out are "
-                    "still running in every thread of the pool",
-                    ctx.id,
-                    waited,
-                )
-        # shield: on timeout the thread cannot be stopped; it finishes on its own and the
-        # fence (its token is no longer current) discards whatever it produces.
-        scope = asyncio.timeout(timeout)
+        future = self._threads.run(lambda: context.run(call), f"job {ctx.id} ({ctx.name})")
         try:
-            async with scope:
-                return await asyncio.shield(future)
-        except TimeoutError:
-            if not scope.expired():  # the handler's own TimeoutError
-                raise
-            ctx.cancelled = True
-            raise timeout_error(timeout or 0) from None
+            # The timeout runs from the moment a thread takes the job: threads of timed-out
+            # handlers cannot be stopped, and while they hold the pool a new job must not use
+            # up its time waiting for one.
+            waited = 0.0
+            while not started.done() and not future.done():
+                await asyncio.wait([started, future], timeout=5.0, return_when="FIRST_COMPLETED")
+                waited += 5.0
+                if not started.done() and not future.done():
+                    log.warning(
+                        "job %s has waited %.0fs for a free thread: handlers that timed out "
+                        "are still running in every thread of the pool",
+                        ctx.id,
+                        waited,
+                    )
+            # shield: on timeout the thread cannot be stopped; it finishes on its own and the
+            # fence (its token is no longer current) discards whatever it produces.
+            scope = asyncio.timeout(timeout)
+            try:
+                async with scope:
+                    return await asyncio.shield(future)
+            except TimeoutError:
+                if not scope.expired():  # the handler's own TimeoutError
+                    raise
+                _abandon(ctx)
+                raise timeout_error(timeout or 0) from None
         except asyncio.CancelledError:
-            ctx.cancelled = True
+            _abandon(ctx)
+            future.cancel()  # not started yet: it never will be; running: its outcome is dropped
             raise
 
     def close(self) -> None:
-        self._threads.shutdown(wait=False, cancel_futures=True)
+        """Stop the pools. Handler threads still running (they timed out, were cancelled or
+        outlived the grace period) are abandoned: they end with the process, which they no
+        longer keep alive."""
+        stuck = self._threads.busy()
+        if stuck:
+            log.warning(
+                "abandoning %d handler thread(s) that did not return: %s",
+                len(stuck),
+                ", ".join(sorted(stuck)),
+            )
+        self._threads.close()
         if self._processes is not None:
             self._processes.close()
+
+
+def _abandon(ctx: JobContext) -> None:
+    """The attempt is over while its thread runs on: the handler sees ``cancelled``, and its
+    progress and log writes are dropped here (the fence would refuse them: the job has moved
+    on) rather than scheduled on an event loop that may be closing."""
+    ctx.cancelled = True
+    ctx.writer = _drop
+
+
+def _drop(progress: Any, line: str) -> None:
+    pass
+
+
+def _set_once(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
