@@ -229,3 +229,29 @@ async def test_a_job_waiting_for_a_free_thread_leaves_nothing_pending(app: App) 
     assert stats.released == 1
     assert (await late.info()).state == JobState.WAITING
     assert [c["message"] for c in reported] == []
+
+
+async def test_ctrl_c_at_the_terminal_gives_a_process_pool_its_grace(
+    blocking_app: App, env: dict[str, str], spawn: list[subprocess.Popen[str]]
+) -> None:
+    """A terminal's Ctrl-C reaches every process of the foreground group; the children of
+    `--processes 2` must see it once (through the parent), not twice (which means "force"):
+    a job that ends within the grace completes instead of being handed back."""
+    handle = await blocking_jobs.block.enqueue(3.0)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "corral", "worker", "tests.jobs.blocking_jobs:app"]
+        + ["--processes", "2", "--grace", "60"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        process_group=0,  # a terminal's foreground group, of which the worker is the leader
+    )
+    spawn.append(proc)
+    await wait_blocking(handle)
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does: the whole group
+    code, stderr = exit_within(proc, 60)
+    assert code == 0, stderr
+    info = await handle.info()
+    assert info.state == JobState.COMPLETED, (info.state, stderr)

@@ -16,6 +16,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from corral._guard import die_with_parent
+
 log = logging.getLogger(__name__)
 
 RESTART_BACKOFF_S = (0.1, 0.5, 1.0, 2.0, 5.0)
@@ -36,7 +38,15 @@ class Supervisor:
 
     def _spawn(self, slot: int) -> None:
         env = {**self.env, "CORRAL_WORKER_SLOT": str(slot)}
-        self._children[slot] = subprocess.Popen(list(self.command), env=env)
+        # A process group of its own: a Ctrl-C at the terminal reaches only this parent, which
+        # passes one SIGTERM on (a child that also got the terminal's SIGINT would take the
+        # two as "force" and skip its grace). It still stops if this parent is killed.
+        self._children[slot] = subprocess.Popen(
+            list(self.command),
+            env=env,
+            process_group=0,
+            preexec_fn=lambda: die_with_parent(signal.SIGTERM),
+        )
         log.info("started worker process %d (pid %d)", slot, self._children[slot].pid)
 
     def _on_signal(self, signum: int, frame: object) -> None:
