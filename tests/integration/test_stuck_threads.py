@@ -239,8 +239,10 @@ async def test_ctrl_c_at_the_terminal_gives_a_process_pool_its_grace(
     a job that ends within the grace completes instead of being handed back."""
     handle = await blocking_jobs.block.enqueue(3.0)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "corral", "worker", "tests.jobs.blocking_jobs:app"]
-        + ["--processes", "2", "--grace", "60"],
+        [
+            *(sys.executable, "-m", "corral", "worker", "tests.jobs.blocking_jobs:app"),
+            *("--processes", "2", "--grace", "60"),
+        ],
         env=env,
         cwd=ROOT,
         stdout=subprocess.PIPE,
