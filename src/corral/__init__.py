@@ -7,6 +7,7 @@ tokens, fair multi-tenant groups, and a dead-letter set you can inspect and repl
 from corral.app import App
 from corral.context import JobContext, current_job
 from corral.dead_letters import DeadLetters, ReplayReport
+from corral.definition import AsyncJobFunction, JobFunction, PreparedJob, SyncJobFunction
 from corral.errors import (
     ConfigError,
     ConnectionLost,
@@ -24,12 +25,26 @@ from corral.errors import (
     ResultTimeout,
     Retry,
     ServerError,
+    StalePayload,
 )
-from corral.filters import JobFilter, JobSummary
-from corral.groups import GroupState, RateLimit
-from corral.job import DeadReason, ErrorRecord, JobInfo, JobOptions, JobState, Priority
-from corral.jobs import JobFunction, JobHandle, PreparedJob
-from corral.queue import Group, Queue, QueueCounts
+from corral.filters import JobFilter
+from corral.group_handle import Group
+from corral.groups import RateLimit
+from corral.handle import JobHandle
+from corral.models import (
+    Cancellation,
+    DeadReason,
+    ErrorRecord,
+    GroupState,
+    JobInfo,
+    JobOverrides,
+    JobState,
+    JobSummary,
+    QueueCounts,
+    Replay,
+)
+from corral.options import JobOptions, Priority
+from corral.queue import Queue
 from corral.retry import Custom, Exponential, Fixed, Linear, RetryPolicy
 from corral.settings import Settings
 from corral.worker import Worker, WorkerStats
@@ -38,6 +53,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "App",
+    "AsyncJobFunction",
+    "Cancellation",
     "ConfigError",
     "ConnectionLost",
     "CorralError",
@@ -60,6 +77,7 @@ __all__ = [
     "JobInfo",
     "JobNotFound",
     "JobOptions",
+    "JobOverrides",
     "JobState",
     "JobSummary",
     "JobTimeout",
@@ -73,12 +91,15 @@ __all__ = [
     "QueueNotFound",
     "RateLimit",
     "RateLimited",
+    "Replay",
     "ReplayReport",
     "ResultTimeout",
     "Retry",
     "RetryPolicy",
     "ServerError",
     "Settings",
+    "StalePayload",
+    "SyncJobFunction",
     "Worker",
     "WorkerStats",
     "__version__",

@@ -14,8 +14,9 @@ from typing import Any
 
 import orjson
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, create_model
+from pydantic_core import PydanticSerializationError
 
-from corral.errors import ConfigError, PayloadError
+from corral.errors import ConfigError, PayloadError, StalePayload
 
 _BAD_KINDS = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
 
@@ -90,10 +91,16 @@ class PayloadCodec:
         return self._to_json(model).decode()
 
     def loads(self, payload: str) -> dict[str, Any]:
-        """JSON back to keyword arguments (pydantic models rebuilt); ValidationError if stale."""
-        # its __dict__ holds exactly the fields: extras are forbidden
-        model = self._validate_json(payload)
-        return model.__dict__  # type: ignore[no-any-return]
+        """JSON back to keyword arguments (pydantic models rebuilt); StalePayload if the payload
+        no longer fits the model."""
+        try:
+            model = self._validate_json(payload)
+        except ValidationError as exc:
+            raise StalePayload(
+                f"payload no longer valid for {self.job_name!r}: {describe(exc)}",
+                errors=[dict(e) for e in exc.errors(include_url=False)],
+            ) from None
+        return model.__dict__  # type: ignore[no-any-return]  # exactly the fields: no extras
 
     def validate_json(self, payload: str | bytes) -> BaseModel:
         try:
@@ -105,14 +112,26 @@ class PayloadCodec:
             ) from None
 
     def dump_result(self, value: Any) -> str:
+        """The handler's return value as JSON; PayloadError if it does not fit the declared
+        return type (the attempt fails, as any error of the handler's would)."""
         if value is None:  # most handlers return nothing
             return "null"
-        return self.result_adapter.dump_json(value).decode()
+        try:
+            return self.result_adapter.dump_json(value).decode()
+        except (PydanticSerializationError, ValidationError) as exc:
+            raise PayloadError(f"result of job {self.job_name!r} cannot be stored: {exc}") from None
 
     def load_result(self, raw: str | None) -> Any:
+        """A stored result, validated against the return type; StalePayload if it no longer
+        fits (the type changed since the job ran)."""
         if raw is None:
             return None
-        return self.result_adapter.validate_json(raw)
+        try:
+            return self.result_adapter.validate_json(raw)
+        except ValidationError as exc:
+            raise StalePayload(
+                f"result of job {self.job_name!r} no longer fits its return type: {describe(exc)}"
+            ) from None
 
 
 def to_json(value: Any) -> str:

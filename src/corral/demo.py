@@ -31,9 +31,10 @@ from corral.app import App
 from corral.context import current_job
 from corral.engine import Engine
 from corral.errors import Fatal, Retry
-from corral.job import Priority
-from corral.jobs import JobHandle
+from corral.handle import JobHandle
 from corral.loop import run as run_loop
+from corral.models import QueueCounts
+from corral.options import Priority
 from corral.retry import Exponential, RetryPolicy
 from corral.settings import Settings
 from corral.worker import Worker
@@ -143,14 +144,12 @@ async def _simulate_webhooks(
     return handles, latencies
 
 
-def _view(counts: dict[str, dict[str, int]], progress: Progress) -> Group:
+def _view(counts: dict[str, QueueCounts], progress: Progress) -> Group:
     table = Table(title="queues", expand=False)
     for col in ("queue", "waiting", "delayed", "active", "completed", "dead"):
         table.add_column(col, justify="left" if col == "queue" else "right")
     for q, c in counts.items():
-        table.add_row(
-            q, *(str(c[k]) for k in ("waiting", "delayed", "active", "completed", "dead"))
-        )
+        table.add_row(q, *(str(n) for n in (c.waiting, c.delayed, c.active, c.completed, c.dead)))
     return Group(table, progress)
 
 
@@ -163,7 +162,7 @@ async def _watch(
     console: Console,
 ) -> None:
     """The live view of the queues until the worker is done."""
-    counts: dict[str, dict[str, int]] = {}
+    counts: dict[str, QueueCounts] = {}
     with Live(console=console, refresh_per_second=10, transient=False) as live:
         while True:
             for q in worker.queues:

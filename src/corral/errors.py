@@ -5,6 +5,7 @@
     CorralError
     ├── ConfigError            bad settings, URL, or job definition (raised at start-up)
     ├── PayloadError           enqueue arguments that fail validation or exceed the size limit
+    │   └── StalePayload       a stored payload that no longer fits the job's model (at run time)
     ├── ConnectionLost         Redis could not be reached after the configured retries
     ├── ServerError            Redis refused a command (out of memory, read-only replica, ...)
     ├── EmbeddedServerError    the embedded server could not be found or started
@@ -47,6 +48,11 @@ class PayloadError(CorralError, ValueError):
     @property
     def fields(self) -> list[str]:
         return [".".join(str(p) for p in e.get("loc", ())) for e in self.errors]
+
+
+class StalePayload(PayloadError):
+    """A stored payload no longer validates against its job's model (the model changed since
+    the job was enqueued): the job is dead with reason ``invalid_payload``, not retried."""
 
 
 class ConnectionLost(CorralError, ConnectionError):

@@ -1,75 +1,12 @@
-"""Job summaries and the filters operators search with (pure data, no I/O)."""
+"""The filters operators search jobs with (pure data, no I/O)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from corral.codec import from_json
 from corral.errors import ConfigError
-from corral.job import Priority
-from corral.schedule import from_epoch_ms
-
-
-def int_field(value: Any, default: int = 0) -> int:
-    """A number field of a job hash; a missing or garbled value (malformed job) reads as
-    ``default`` so such jobs can still be inspected."""
-    try:
-        return int(value) if value not in (None, "") else default
-    except (TypeError, ValueError):
-        return default
-
-
-@dataclass(frozen=True, slots=True)
-class JobSummary:
-    """The fields a listing shows; ``Queue.get`` gives everything else."""
-
-    id: str
-    name: str
-    state: str
-    group: str | None
-    priority: int
-    attempt: int
-    max_attempts: int
-    created_at: datetime | None
-    started_at: datetime | None
-    finished_at: datetime | None
-    error_type: str | None
-    error_message: str | None
-    dead_reason: str | None
-    worker: str | None
-    reschedules: int
-
-    @classmethod
-    def from_fields(cls, raw: dict[str, str]) -> JobSummary:
-        err = from_json(raw.get("le"), {})
-        if not isinstance(err, dict):
-            err = {}
-        return cls(
-            id=raw["id"],
-            name=raw.get("n", ""),
-            state=raw.get("st", "?"),
-            group=raw.get("g") or None,
-            priority=int_field(raw.get("p"), Priority.NORMAL),  # the default is not stored
-            attempt=int_field(raw.get("a")),
-            max_attempts=int_field(raw.get("ma"), 1),
-            created_at=from_epoch_ms(raw.get("ct")),
-            started_at=from_epoch_ms(raw.get("sa")),
-            finished_at=from_epoch_ms(raw.get("fa")),
-            error_type=err.get("type"),
-            error_message=err.get("message"),
-            dead_reason=raw.get("dr"),
-            worker=raw.get("wk"),
-            reschedules=int_field(raw.get("rs")),
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for name in self.__slots__:
-            value = getattr(self, name)
-            out[name] = value.isoformat() if isinstance(value, datetime) else value
-        return out
+from corral.models import JobSummary
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,26 +2,22 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-from corral.groups import GroupState, RateLimit, check_concurrency, check_weight
-from corral.schedule import from_epoch_ms
-
-if TYPE_CHECKING:
-    from corral.queue import Queue
+from corral.groups import RateLimit, check_concurrency, check_weight
+from corral.models import GroupState
+from corral.scope import QueueScope
 
 
 class Group:
     """One tenant's slice of a queue: pause/resume it, give it its own limits, inspect it."""
 
-    def __init__(self, queue: Queue, name: str) -> None:
+    def __init__(self, queue: QueueScope, name: str) -> None:
         self.queue = queue
         self.name = name
 
     async def _action(self, action: str, **settings: str) -> bool:
         if action == "limits":  # configuring declares the queue; acting needs it to exist
             await self.queue.create()
-            engine = await self.queue.app.engine()
+            engine = await self.queue.client.engine()
         else:
             engine = await self.queue._existing()
         return await engine.group_action(self.queue.name, action, self.name, **settings)
@@ -55,20 +51,5 @@ class Group:
 
     async def state(self) -> GroupState:
         engine = await self.queue._existing()
-        (raw,) = await engine.group_states(self.queue.name, [self.name])
-        return group_state(raw)
-
-
-def group_state(raw: dict[str, Any]) -> GroupState:
-    until = raw["limited_until_ms"]
-    return GroupState(
-        group=raw["group"],
-        waiting=raw["waiting"],
-        active=raw["active"],
-        paused=raw["paused"],
-        limited_until=from_epoch_ms(until) if until is not None else None,
-        ready=raw["ready"],
-        concurrency=raw["concurrency"],
-        rate=RateLimit.decode(raw["rate"]),
-        weight=raw["weight"],
-    )
+        (state,) = await engine.group_states(self.queue.name, [self.name])
+        return state

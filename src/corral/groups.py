@@ -1,9 +1,9 @@
-"""Multi-tenant groups as data: rate limits, per-group limits and the state of a group (pure)."""
+"""Multi-tenant groups as data: rate limits and per-group limits (pure)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from corral.errors import ConfigError
 
@@ -46,30 +46,3 @@ def check_weight(value: float | None) -> float | None:
     if value is not None and (not isinstance(value, int | float) or value <= 0 or value > 1000):
         raise ConfigError(f"group weight must be in (0, 1000], got {value!r}")
     return value
-
-
-@dataclass(frozen=True, slots=True)
-class GroupState:
-    """One group of a queue, as a snapshot."""
-
-    group: str
-    waiting: int
-    active: int
-    paused: bool
-    limited_until: datetime | None
-    ready: bool
-    concurrency: int | None
-    rate: RateLimit | None
-    weight: float | None
-
-    @property
-    def state(self) -> str:
-        if self.paused:
-            return "paused"
-        if self.limited_until is not None:
-            return "limited"
-        if self.ready:
-            return "ready"
-        if self.waiting and self.concurrency is not None and self.active >= self.concurrency:
-            return "at-capacity"
-        return "idle" if not self.waiting else "waiting"

@@ -3,97 +3,33 @@ listing and finding jobs, drain, clean, obliterate, cancel, promote, retry, remo
 
 from __future__ import annotations
 
-import getpass
-import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
-from corral.engine.keys import check_queue_name
-from corral.engine.ops import LISTABLE, Ops
-from corral.errors import ConfigError, JobNotFound, QueueNotFound
-from corral.filters import JobFilter, JobSummary
-from corral.group_handle import Group, group_state
-from corral.groups import GroupState, RateLimit, check_concurrency
-from corral.job import PRIORITY_MAX, PRIORITY_MIN, JobInfo, check_group
-from corral.schedule import to_ms
+from corral.dead_letters import DeadLetters
+from corral.engine.outcomes import Cancelled, Promoted, Removed, Reprioritized
+from corral.errors import ConfigError
+from corral.filters import JobFilter
+from corral.group_handle import Group
+from corral.groups import RateLimit, check_concurrency
+from corral.handle import get_job
+from corral.models import GroupState, JobInfo, QueueCounts
+from corral.options import PRIORITY_MAX, PRIORITY_MIN, check_group
+from corral.scope import QueueScope, operator
+from corral.timing import to_ms
 
-__all__ = ["Group", "Queue", "QueueCounts"]
+__all__ = ["Group", "Queue"]
 
 Progress = Callable[[int, int], None]
 """``progress(done, total)``: called by long operations after each bounded step."""
 
-if TYPE_CHECKING:
-    from corral.app import App
-    from corral.dead_letters import DeadLetters
-    from corral.engine import Engine
 
-
-def operator() -> str:
-    """Who is acting, for audit records: ``user@host``."""
-    try:
-        user = getpass.getuser()
-    except Exception:
-        user = "unknown"
-    return f"{user}@{socket.gethostname()}"
-
-
-@dataclass(frozen=True, slots=True)
-class QueueCounts:
-    queue: str
-    waiting: int
-    delayed: int
-    active: int
-    completed: int
-    dead: int
-    paused: bool
-    completed_trimmed: int
-    dead_trimmed: int
-
-    @property
-    def pending(self) -> int:
-        return self.waiting + self.delayed + self.active
-
-
-class Queue:
+class Queue(QueueScope):
     """Operations on one queue by name; needs no job code, so ops tools can use it."""
 
-    def __init__(self, app: App, name: str) -> None:
-        self.app = app
-        self.name = check_queue_name(name)
-
-    async def _existing(self) -> Engine:
-        """The engine, once the queue is known to exist: operations on a name nobody enqueued
-        to are refused (a typo must not pause or drain a phantom queue)."""
-        engine = await self.app.engine()
-        if not await engine.queue_exists(self.name):
-            raise QueueNotFound(self.name, await engine.queues())
-        return engine
-
-    async def exists(self) -> bool:
-        return await (await self.app.engine()).queue_exists(self.name)
-
-    async def create(self) -> None:
-        """Declare the queue before any job is enqueued to it (idempotent); configuring it
-        (limits, retention, events) declares it too."""
-        await (await self.app.engine()).register_queue(self.name)
-
     async def counts(self) -> QueueCounts:
-        engine = await self._existing()
-        c = await engine.counts(self.name)
-        return QueueCounts(
-            queue=self.name,
-            waiting=c["waiting"],
-            delayed=c["delayed"],
-            active=c["active"],
-            completed=c["completed"],
-            dead=c["dead"],
-            paused=bool(c["paused"]),
-            completed_trimmed=c["completed_trimmed"],
-            dead_trimmed=c["dead_trimmed"],
-        )
+        return await (await self._existing()).counts(self.name)
 
     async def pause(self) -> None:
         """Workers stop claiming from this queue; running jobs finish."""
@@ -123,13 +59,13 @@ class Queue:
                     raise ConfigError(f"{name} must not be negative")
                 limits[name] = count
         if limits:
-            await (await self.app.engine()).configure(self.name, **limits)
+            await (await self.client.engine()).configure(self.name, **limits)
 
     async def set_events(self, enabled: bool) -> None:
         """Record every transition of this queue in its capped events stream (``events`` key,
         ~10,000 entries) for consumers such as a history sink. Off by default: each entry
         costs about as much Redis time as the transition itself."""
-        await (await self.app.engine()).configure(self.name, ev=1 if enabled else 0)
+        await (await self.client.engine()).configure(self.name, ev=1 if enabled else 0)
 
     async def set_limits(
         self,
@@ -153,9 +89,14 @@ class Queue:
         if rate is not None:
             values.update(rate_n=rate.limit, rate_w=rate.window_ms)
         if values:
-            engine = await self.app.engine()
+            engine = await self.client.engine()
             await engine.configure(self.name, **values)
-            await engine.refresh_groups(self.name)  # raised limits take effect at once
+            cursor = 0  # raised limits take effect at once: groups now under them are served
+            while True:
+                cursor, names = await engine.scan_groups(self.name, cursor, 500)
+                await engine.refresh_groups(self.name, names)
+                if cursor == 0:
+                    break
 
     def group(self, name: str) -> Group:
         return Group(self, check_group(name))
@@ -171,69 +112,28 @@ class Queue:
             if cursor == 0 or len(names) >= limit:
                 break
         names = sorted(set(names))[:limit]
-        return [group_state(raw) for raw in await engine.group_states(self.name, names)]
+        return await engine.group_states(self.name, names)
 
     # -- jobs ----------------------------------------------------------------------------------
 
-    async def _ops(self) -> Ops:
-        return Ops(await self._existing())
-
     @property
     def dead_letters(self) -> DeadLetters:
-        from corral.dead_letters import DeadLetters
-
         return DeadLetters(self)
-
-    async def jobs(
-        self, state: str, *, offset: int = 0, limit: int = 50, newest_first: bool = True
-    ) -> list[JobSummary]:
-        """One page of jobs in a state (waiting, delayed, active, completed, dead)."""
-        if state not in LISTABLE:
-            raise ConfigError(f"state must be one of {', '.join(LISTABLE)}, got {state!r}")
-        ops = await self._ops()
-        ids = await ops.list_ids(self.name, state, offset, limit, newest_first)
-        return [JobSummary.from_fields(r) for r in await ops.summaries(self.name, ids)]
 
     async def get(self, job_id: str) -> JobInfo:
         """Everything about one job: payload, options, state, attempts, errors, progress, ..."""
         await self._existing()
-        return await self.app.get_job(self.name, job_id)
+        return await get_job(self.client, self.name, job_id)
 
     async def logs(self, job_id: str) -> list[str]:
         return await (await self._existing()).job_logs(self.name, job_id)
 
-    async def find(
-        self,
-        where: JobFilter,
-        *,
-        states: tuple[str, ...] = LISTABLE,
-        limit: int = 50,
-        offset: int = 0,
-    ) -> list[JobSummary]:
-        """Jobs matching ``where`` in the given states (a scan in bounded batches), paged."""
-        ops = await self._ops()
-        found: list[JobSummary] = []
-        skipped = 0
-        for state in states:
-            async for batch in ops.scan_state(self.name, state):
-                for raw in batch:
-                    job = JobSummary.from_fields(raw)
-                    if not where.matches(job):
-                        continue
-                    if skipped < offset:
-                        skipped += 1
-                        continue
-                    found.append(job)
-                    if len(found) >= limit:
-                        return found
-        return found
-
     async def drain(self, *, progress: Progress | None = None) -> int:
         """Delete every waiting and delayed job (running jobs finish); returns how many."""
-        ops = await self._ops()
+        engine = await self._existing()
         total = 0
         while True:
-            removed, remaining = await ops.drain_step(self.name)
+            removed, remaining = await engine.drain_step(self.name)
             total += removed
             if progress:
                 progress(total, total + remaining)
@@ -247,11 +147,11 @@ class Queue:
         batch per Redis call; returns how many."""
         if state not in ("completed", "dead"):
             raise ConfigError(f"clean works on completed or dead jobs, got {state!r}")
-        ops = await self._ops()
+        engine = await self._existing()
         cutoff = int(time.time() * 1000) - to_ms(older_than)
         total, start = 0, 0
         while start >= 0:
-            removed, start = await ops.clean_step(self.name, state, cutoff, start)
+            removed, start = await engine.clean_step(self.name, state, cutoff, start)
             total += removed
             if progress:
                 progress(total, 0)
@@ -265,41 +165,38 @@ class Queue:
                 f"queue {self.name!r} has {counts.active} running job(s); stop its workers or "
                 "pass force=True"
             )
-        ops = await self._ops()
+        engine = await self._existing()
         total = 0
         while True:
-            n = await ops.obliterate_step(self.name)
+            n = await engine.obliterate_step(self.name)
             total += n
             if n == 0:
                 return total
 
-    def _missing(self, job_id: str) -> JobNotFound:
-        return JobNotFound(f"no job {job_id} in queue {self.name!r}")
-
     async def promote(self, job_id: str) -> bool:
         """Run a delayed job now; False if it is not delayed. JobNotFound for an unknown id."""
-        code = await (await self._ops()).promote(self.name, job_id)
-        if code < 0:
+        outcome = await (await self._existing()).promote(self.name, job_id)
+        if outcome is Promoted.NO_JOB:
             raise self._missing(job_id)
-        return code == 1
+        return outcome is Promoted.PROMOTED
 
     async def retry(self, job_id: str, *, by: str | None = None) -> bool:
         """Run a dead (failed or cancelled) job again now, with fresh attempts; False if it is
         not dead. JobNotFound for an unknown id."""
-        ops = await self._ops()
-        if await ops.replay(self.name, [job_id], by or operator()) == 1:
+        engine = await self._existing()
+        if await engine.replay(self.name, [job_id], by or operator()) == 1:
             return True
-        if not await ops.job_exists(self.name, job_id):
+        if not await engine.job_exists(self.name, job_id):
             raise self._missing(job_id)
         return False
 
     async def remove(self, job_id: str) -> None:
         """Delete a job that is not running. JobNotFound for an unknown id; a running job is
         refused (cancel it instead)."""
-        code = await (await self._ops()).remove(self.name, job_id)
-        if code == -2:
+        outcome = await (await self._existing()).remove(self.name, job_id)
+        if outcome is Removed.RUNNING:
             raise ConfigError(f"job {job_id} is running: cancel it instead")
-        if code != 1:
+        if outcome is Removed.NO_JOB:
             raise self._missing(job_id)
 
     async def set_priority(self, job_id: str, priority: int) -> bool:
@@ -307,19 +204,22 @@ class Queue:
         JobNotFound for an unknown id."""
         if not isinstance(priority, int) or not PRIORITY_MIN <= priority <= PRIORITY_MAX:
             raise ConfigError(f"priority must be an integer {PRIORITY_MIN}..{PRIORITY_MAX}")
-        code = await (await self._ops()).reprioritize(self.name, job_id, priority)
-        if code < 0:
+        outcome = await (await self._existing()).reprioritize(self.name, job_id, priority)
+        if outcome is Reprioritized.NO_JOB:
             raise self._missing(job_id)
-        return code == 1
+        return outcome is Reprioritized.CHANGED
 
     async def cancel(self, job_id: str, *, reason: str = "", by: str | None = None) -> str:
         """Cancel a job from any process. Returns ``cancelled`` (it was waiting or delayed),
         ``signalled`` (its worker stops it within a second), or ``ended`` (nothing to do).
         Raises JobNotFound for an unknown id."""
-        code = await (await self._ops()).cancel(self.name, job_id, by or operator(), reason)
-        if code == -1:
+        engine = await self._existing()
+        outcome = await engine.cancel(self.name, job_id, by or operator(), reason)
+        if outcome is Cancelled.NO_JOB:
             raise self._missing(job_id)
-        return {1: "cancelled", 2: "signalled"}.get(code, "ended")
+        return {Cancelled.CANCELLED: "cancelled", Cancelled.SIGNALLED: "signalled"}.get(
+            outcome, "ended"
+        )
 
     async def cancel_where(
         self, where: JobFilter, *, reason: str = "", by: str | None = None
@@ -328,13 +228,10 @@ class Queue:
         job name); returns how many were cancelled or signalled."""
         if where.empty:
             raise ConfigError("cancel_where needs a filter (use drain to drop everything)")
-        ops = await self._ops()
+        engine = await self._existing()
         who = by or operator()
         n = 0
-        for state in ("waiting", "delayed", "active"):
-            ids: list[str] = []
-            async for batch in ops.scan_state(self.name, state):
-                ids += [r["id"] for r in batch if where.matches(JobSummary.from_fields(r))]
-            for job_id in ids:
-                n += await ops.cancel(self.name, job_id, who, reason) in (1, 2)
+        for job_id in await self.matching_ids(where, ("waiting", "delayed", "active")):
+            outcome = await engine.cancel(self.name, job_id, who, reason)
+            n += outcome in (Cancelled.CANCELLED, Cancelled.SIGNALLED)
         return n

@@ -1,8 +1,8 @@
 """Retry policies and backoff curves: pure functions of the attempt number.
 
-A policy is stored with each job as a small spec (see :meth:`Backoff.spec`), so the worker that
-runs a retry computes the same delay the caller asked for. Custom backoffs are callables and live
-only in the job's definition; their spec says ``custom`` and the worker uses the definition.
+A job whose policy differs from its definition's carries it (the engine stores it, see
+``engine/schema.py``), so the worker that runs a retry computes the delay the caller asked for.
+Custom backoffs are callables and live only in the job's definition.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
 
 from corral.errors import ConfigError
 
@@ -53,9 +52,6 @@ class Backoff:
     ) -> timedelta:
         return timedelta(milliseconds=apply_jitter(self.base_ms(attempt), self.jitter, rng))
 
-    def spec(self) -> dict[str, Any]:
-        raise NotImplementedError
-
 
 @dataclass(frozen=True, slots=True)
 class Fixed(Backoff):
@@ -70,9 +66,6 @@ class Fixed(Backoff):
 
     def base_ms(self, attempt: int) -> float:
         return float(_ms(self.wait))
-
-    def spec(self) -> dict[str, Any]:
-        return {"t": "fixed", "w": _ms(self.wait), "j": self.jitter}
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,9 +83,6 @@ class Linear(Backoff):
 
     def base_ms(self, attempt: int) -> float:
         return float(min(_ms(self.step) * max(attempt, 1), _ms(self.cap)))
-
-    def spec(self) -> dict[str, Any]:
-        return {"t": "linear", "w": _ms(self.step), "m": _ms(self.cap), "j": self.jitter}
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,15 +104,6 @@ class Exponential(Backoff):
     def base_ms(self, attempt: int) -> float:
         exponent = min(max(attempt, 1) - 1, 64)
         return float(min(_ms(self.base) * self.factor**exponent, _ms(self.cap)))
-
-    def spec(self) -> dict[str, Any]:
-        return {
-            "t": "exp",
-            "w": _ms(self.base),
-            "f": self.factor,
-            "m": _ms(self.cap),
-            "j": self.jitter,
-        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,27 +128,6 @@ class Custom(Backoff):
         if not isinstance(wait, timedelta) or wait < timedelta(0):
             raise ConfigError(f"custom backoff must return a non-negative timedelta, got {wait!r}")
         return timedelta(milliseconds=apply_jitter(_ms(wait), self.jitter, rng))
-
-    def spec(self) -> dict[str, Any]:
-        return {"t": "custom", "j": self.jitter}
-
-
-def backoff_from_spec(spec: dict[str, Any]) -> Backoff | None:
-    """Rebuild a stored backoff; ``None`` for ``custom`` (the job definition holds it)."""
-    kind = spec.get("t")
-    jitter = float(spec.get("j", 0.0))
-    if kind == "fixed":
-        return Fixed(timedelta(milliseconds=spec["w"]), jitter)
-    if kind == "linear":
-        return Linear(timedelta(milliseconds=spec["w"]), timedelta(milliseconds=spec["m"]), jitter)
-    if kind == "exp":
-        return Exponential(
-            timedelta(milliseconds=spec["w"]),
-            float(spec["f"]),
-            timedelta(milliseconds=spec["m"]),
-            jitter,
-        )
-    return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from bench.chaos import Fleet, read_trace
+from harness.chaos import Fleet, read_trace
 from tests.integration._helpers import wait_until
 
 __all__ = ["started", "wait_serving", "wait_until"]

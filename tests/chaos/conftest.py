@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.chaos import Fleet, KillableServer
 from corral import App, Settings
+from harness.chaos import Fleet, KillableServer
 from tests.jobs import chaos_jobs
 
 
@@ -67,7 +67,7 @@ async def chaos_app(prefix: str) -> AsyncIterator[Callable[[str], Awaitable[App]
     app = chaos_jobs.app
 
     async def connect(url: str) -> App:
-        app._engines.clear()  # a previous test's loop is gone
+        app.client.forget()  # a previous test's loop is gone
         app.configure(Settings.from_url(url, prefix=prefix))
         return await app.connect()
 

@@ -11,10 +11,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from bench.chaos import Fleet
 from corral import App, Fixed, JobHandle, JobState, RetryPolicy, current_job
 from corral.embedded import EmbeddedServer
 from corral.testing import running_worker
+from harness.chaos import Fleet
 from tests.chaos._helpers import started, wait_until
 from tests.jobs.chaos_jobs import work
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from bench.memory import measure
 from corral.embedded import EmbeddedServer
+from harness.memory import measure
 
 BOUND = 8 * 1024 * 1024  # docs/guarantees.md: under 8 MiB after 100,000 jobs (measured ~2.6)
 

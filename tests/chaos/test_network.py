@@ -9,12 +9,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
-from bench.chaos import Fleet
 from corral import App, JobHandle
 from corral.embedded import EmbeddedServer
 from corral.engine.connection import make_client
 from corral.settings import parse_redis_url
-from corral.worker.core import IDLE_WAIT_S
+from corral.worker.idle import IDLE_WAIT_S
+from harness.chaos import Fleet
 from tests.chaos._helpers import wait_serving, wait_until
 from tests.chaos._proxy import FaultyProxy
 from tests.jobs.chaos_jobs import work

@@ -10,13 +10,13 @@ from collections.abc import Awaitable, Callable
 import hiredis
 import pytest
 
-from bench.chaos import Fleet, KillableServer
 from corral import App, ConnectionLost, JobHandle
+from corral.definition import PreparedJob
 from corral.engine import Engine
 from corral.engine.connection import make_client
 from corral.engine.transport import Transport
-from corral.jobs import PreparedJob
 from corral.settings import parse_redis_url
+from harness.chaos import Fleet, KillableServer
 from tests.chaos._helpers import wait_serving, wait_until
 from tests.conftest import BINARIES
 from tests.jobs.chaos_jobs import work
@@ -109,7 +109,7 @@ async def test_a_server_still_loading_its_data_reads_as_unreachable() -> None:
     server = await asyncio.start_server(loading, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     target = parse_redis_url(f"redis://127.0.0.1:{port}/0")
-    engine = Engine(make_client(target, retries=1), "t", transport=Transport(target, retries=1))
+    engine = Engine(make_client(target, retries=1), Transport(target, retries=1), "t")
     try:
         with pytest.raises(ConnectionLost):
             await engine.claim("q", 1, "w", 1000)

@@ -10,10 +10,10 @@ import signal
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from bench.chaos import Fleet
 from corral import App, JobHandle, JobState
 from corral.embedded import EmbeddedServer
-from tests.chaos._helpers import started, wait_until
+from harness.chaos import Fleet
+from tests.chaos._helpers import started, wait_serving, wait_until
 from tests.jobs.chaos_jobs import work, work_in_thread
 
 GRACE_S = 1.0
@@ -30,16 +30,18 @@ async def test_sigterm_with_100_jobs_in_flight(
     app = await chaos_app(srv.url)
     fleet = make_fleet(srv.url, lease_ms=10_000, concurrency=50, args=["--grace", str(GRACE_S)])
     rng = random.Random(6)
-    # 100 to be in flight: 80 async, 20 in threads; about half finish within the grace period
-    handles: list[JobHandle[int]] = []
-    handles += await app.enqueue_many(
-        [work.prepare(n, ms=rng.choice([rng.randint(200, 600), 2000])) for n in range(80)]
-    )
-    handles += await app.enqueue_many(
-        [work_in_thread.prepare(n, ms=rng.choice([300, 2000])) for n in range(80, 100)]
-    )
-    waiting = await app.enqueue_many([work.prepare(n) for n in range(100, 150)])
+    # Both workers serve before anything is enqueued: one started late would find the short jobs
+    # done and take the waiting ones instead.
     workers = [fleet.spawn() for _ in range(2)]
+    await wait_serving(fleet, *workers)
+    # 100 to be in flight: 80 async, 20 in threads; about half finish within the grace period;
+    # 50 more behind them, enqueued in the same call so they can only come after
+    calls = [work.prepare(n, ms=rng.choice([rng.randint(200, 600), 2000])) for n in range(80)]
+    calls += [work_in_thread.prepare(n, ms=rng.choice([300, 2000])) for n in range(80, 100)]
+    calls += [work.prepare(n) for n in range(100, 150)]
+    stored = await app.enqueue_many(calls)
+    handles: list[JobHandle[int]] = stored[:100]
+    waiting = stored[100:]
     await wait_until(lambda: len(started(trace_path)) >= 100, 30, what="100 jobs in flight")
     assert (await app.queue("chaos").counts()).active == 100
 

@@ -1,4 +1,4 @@
-"""The chaos soak of ``bench/chaos.py``, shortened: 1,500 jobs over 5 groups, 10% of executions
+"""The chaos soak of ``harness/chaos.py``, shortened: 1,500 jobs over 5 groups, 10% of executions
 failing at random (retried), 1% Fatal, a worker SIGKILLed (and replaced) every ~1.5 s, Redis
 SIGKILLed and restarted once. Every job is accounted for."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.chaos import Config, soak
+from harness.chaos import Config, soak
 
 
 async def test_chaos_soak(tmp_path: Path) -> None:

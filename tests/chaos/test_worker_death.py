@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.chaos import Fleet
 from corral import App, JobFailed, JobState
 from corral.embedded import EmbeddedServer
+from harness.chaos import Fleet
 from tests.chaos._helpers import started, wait_serving, wait_until
 from tests.jobs.chaos_jobs import work
 

@@ -5,7 +5,6 @@ import pytest
 from corral import App
 from corral.engine import Engine
 from corral.engine.keys import QueueKeys
-from corral.engine.ops import Ops
 
 from .helpers import Q
 
@@ -23,5 +22,5 @@ def keys(engine: Engine) -> QueueKeys:
 
 
 @pytest.fixture
-def ops(engine: Engine) -> Ops:
-    return Ops(engine)
+def ops(engine: Engine) -> Engine:
+    return engine

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
+from datetime import UTC, datetime
 from typing import Any, cast
 
 import redis
 
 from corral.engine import Claimed, Engine, JobSpec, NewJob
+from corral.models import ErrorRecord, JobOverrides
 
 Q = "q"
 DAY_MS = 86_400_000
@@ -22,7 +23,7 @@ def new_job(
     priority: Any = 0,
     delay_ms: Any = 0,
     max_attempts: Any = 3,
-    options_json: str = "{}",
+    overrides: JobOverrides | None = None,
     max_stalls: int = 1,
     max_reschedules: int = 25,
     keep_completed_ms: int = -1,
@@ -33,7 +34,7 @@ def new_job(
         name,
         priority,
         max_attempts,
-        options_json,
+        overrides,
         max_stalls,
         max_reschedules,
         keep_completed_ms,
@@ -58,10 +59,8 @@ async def claim_one(engine: Engine, **kw: Any) -> Claimed:
     return jobs[0]
 
 
-def error_json(message: str = "boom", attempt: int = 1, kind: str = "ValueError") -> str:
-    return json.dumps(
-        {"type": kind, "message": message, "attempt": attempt, "at": 0, "traceback": ""}
-    )
+def error(message: str = "boom", attempt: int = 1, kind: str = "ValueError") -> ErrorRecord:
+    return ErrorRecord(attempt, kind, message, "", datetime(2026, 1, 1, tzinfo=UTC))
 
 
 def server_ms(raw: redis.Redis) -> int:

@@ -11,13 +11,12 @@ import redis
 
 from corral.engine import Engine
 from corral.engine.keys import QueueKeys
-from corral.engine.ops import Ops
 
-from .helpers import Q, add, claim, claim_one, events, new_job, server_ms
+from .helpers import Q, add, claim, claim_one, error, events, new_job, server_ms
 
 
 async def test_cancel_waiting_job_ends_it_as_cancelled(
-    engine: Engine, ops: Ops, keys: QueueKeys, raw: redis.Redis
+    engine: Engine, ops: Engine, keys: QueueKeys, raw: redis.Redis
 ) -> None:
     await add(engine, new_job("a"), new_job("b"))
     before = server_ms(raw)
@@ -39,14 +38,14 @@ async def test_cancel_waiting_job_ends_it_as_cancelled(
     assert raw.zscore(keys.dead, "a") is not None
     assert raw.zrange(keys.waiting(""), 0, -1) == ["b"]
     counts = await engine.counts(Q)
-    assert (counts["waiting"], counts["dead"]) == (1, 1)
+    assert (counts.waiting, counts.dead) == (1, 1)
     assert ("dead", "a") in events(raw, engine)
 
     assert [j.id for j in await claim(engine, 5)] == ["b"]
 
 
 async def test_cancel_delayed_job(
-    engine: Engine, ops: Ops, keys: QueueKeys, raw: redis.Redis
+    engine: Engine, ops: Engine, keys: QueueKeys, raw: redis.Redis
 ) -> None:
     await add(engine, new_job("a", delay_ms=60_000))
     assert await ops.cancel(Q, "a", "bob", "") == 1
@@ -59,7 +58,7 @@ async def test_cancel_delayed_job(
 
 
 async def test_cancel_last_waiting_job_of_a_group_forgets_the_group(
-    engine: Engine, ops: Ops, keys: QueueKeys, raw: redis.Redis
+    engine: Engine, ops: Engine, keys: QueueKeys, raw: redis.Redis
 ) -> None:
     await add(engine, new_job("a", group="g"), new_job("b", group="h"))
     assert raw.zscore(keys.ready, "g") is not None
@@ -71,7 +70,7 @@ async def test_cancel_last_waiting_job_of_a_group_forgets_the_group(
 
 
 async def test_cancel_keeps_the_group_while_it_has_running_jobs(
-    engine: Engine, ops: Ops, keys: QueueKeys, raw: redis.Redis
+    engine: Engine, ops: Engine, keys: QueueKeys, raw: redis.Redis
 ) -> None:
     await add(engine, new_job("a", group="g"), new_job("b", group="g"))
     await claim_one(engine)
@@ -81,7 +80,7 @@ async def test_cancel_keeps_the_group_while_it_has_running_jobs(
 
 
 async def test_cancel_active_job_signals_its_worker(
-    engine: Engine, ops: Ops, keys: QueueKeys, raw: redis.Redis
+    engine: Engine, ops: Engine, keys: QueueKeys, raw: redis.Redis
 ) -> None:
     await add(engine, new_job("a"))
     job = await claim_one(engine)
@@ -110,7 +109,7 @@ async def test_cancel_active_job_signals_its_worker(
     assert raw.hget(keys.job("a"), "st") == "active"
 
 
-async def test_cancel_signals_reach_a_listener(engine: Engine, ops: Ops) -> None:
+async def test_cancel_signals_reach_a_listener(engine: Engine, ops: Engine) -> None:
     await add(engine, new_job("a"))
     await claim_one(engine)
     signals = cast(AsyncGenerator[tuple[str, str], None], ops.cancel_signals([Q, "other"]))
@@ -128,7 +127,7 @@ async def test_cancel_signals_reach_a_listener(engine: Engine, ops: Ops) -> None
         await signals.aclose()
 
 
-async def test_heartbeat_repeats_the_cancel_flag(engine: Engine, ops: Ops) -> None:
+async def test_heartbeat_repeats_the_cancel_flag(engine: Engine, ops: Engine) -> None:
     await add(engine, new_job("a"), new_job("b"))
     a, b = await claim(engine, 2)
     items = [(a.id, a.token), (b.id, b.token)]
@@ -140,7 +139,7 @@ async def test_heartbeat_repeats_the_cancel_flag(engine: Engine, ops: Ops) -> No
 
 
 async def test_worker_can_still_finish_a_job_whose_cancel_was_asked(
-    engine: Engine, ops: Ops, keys: QueueKeys, raw: redis.Redis
+    engine: Engine, ops: Engine, keys: QueueKeys, raw: redis.Redis
 ) -> None:
     await add(engine, new_job("a"))
     job = await claim_one(engine)
@@ -151,7 +150,7 @@ async def test_worker_can_still_finish_a_job_whose_cancel_was_asked(
 
 
 async def test_reaper_honours_the_cancel_of_a_gone_worker(
-    engine: Engine, ops: Ops, keys: QueueKeys, raw: redis.Redis
+    engine: Engine, ops: Engine, keys: QueueKeys, raw: redis.Redis
 ) -> None:
     await add(engine, new_job("a", group="g", max_stalls=5), new_job("b", group="g"))
     await claim_one(engine, worker="gone", lease_ms=50)
@@ -171,12 +170,12 @@ async def test_reaper_honours_the_cancel_of_a_gone_worker(
 
 
 async def test_cancel_ended_jobs_returns_zero(
-    engine: Engine, ops: Ops, keys: QueueKeys, raw: redis.Redis
+    engine: Engine, ops: Engine, keys: QueueKeys, raw: redis.Redis
 ) -> None:
     await add(engine, new_job("done"), new_job("failed"), new_job("cx"))
     done, failed = await claim(engine, 2)
     await engine.complete(Q, [(done.id, done.token, "1")])
-    await engine.fail(Q, failed.id, failed.token, '{"type": "E"}', retry_delay_ms=None, reason="x")
+    await engine.fail(Q, failed.id, failed.token, error(kind="E"), retry_delay_ms=None, reason="x")
     assert await ops.cancel(Q, "cx", "op", "") == 1
 
     snapshot = {i: raw.hgetall(keys.job(i)) for i in ("done", "failed", "cx")}
@@ -186,14 +185,14 @@ async def test_cancel_ended_jobs_returns_zero(
 
 
 async def test_cancel_missing_job(
-    engine: Engine, ops: Ops, keys: QueueKeys, raw: redis.Redis
+    engine: Engine, ops: Engine, keys: QueueKeys, raw: redis.Redis
 ) -> None:
     assert await ops.cancel(Q, "nope", "op", "") == -1
     assert raw.exists(keys.job("nope")) == 0
 
 
 async def test_cancel_wakes_callers_waiting_for_the_result(
-    engine: Engine, ops: Ops, keys: QueueKeys, raw: redis.Redis
+    engine: Engine, ops: Engine, keys: QueueKeys, raw: redis.Redis
 ) -> None:
     await add(engine, new_job("a"))
     assert await engine.watch(Q, "a") == "waiting"
@@ -204,7 +203,7 @@ async def test_cancel_wakes_callers_waiting_for_the_result(
 
 
 async def test_cancelled_job_uses_its_own_dead_retention(
-    engine: Engine, ops: Ops, keys: QueueKeys, raw: redis.Redis
+    engine: Engine, ops: Engine, keys: QueueKeys, raw: redis.Redis
 ) -> None:
     await add(engine, new_job("a", keep_dead_ms=5_000))
     before = server_ms(raw)

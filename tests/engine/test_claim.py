@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import timedelta
 
 import redis
 
 from corral.engine import Engine
 from corral.engine.keys import QueueKeys
+from corral.models import JobOverrides
+from corral.retry import Fixed
 
-from .helpers import Q, add, claim, claim_one, events, new_job, server_ms
+from .helpers import Q, add, claim, claim_one, error, events, new_job, server_ms
 
 
 async def test_empty_queue_claims_nothing(engine: Engine) -> None:
@@ -26,7 +29,12 @@ async def test_claim_hands_out_the_job_and_leases_it(
     await add(
         engine,
         new_job(
-            "a", name="send", payload='{"v": 1}', group="g", max_attempts=4, options_json='{"t": 1}'
+            "a",
+            name="send",
+            payload='{"v": 1}',
+            group="g",
+            max_attempts=4,
+            overrides=JobOverrides(timeout=timedelta(seconds=1), backoff=Fixed()),
         ),
     )
     before = server_ms(raw)
@@ -34,7 +42,7 @@ async def test_claim_hands_out_the_job_and_leases_it(
 
     assert (job.id, job.name, job.payload) == ("a", "send", '{"v": 1}')
     assert (job.attempt, job.max_attempts) == (1, 4)
-    assert json.loads(job.options_json) == {"t": 1}
+    assert job.overrides == JobOverrides(timeout=timedelta(seconds=1), backoff=Fixed())
     assert job.group == "g"
     assert job.token
 
@@ -51,7 +59,7 @@ async def test_claim_hands_out_the_job_and_leases_it(
     assert raw.exists(keys.waiting("g")) == 0
     assert raw.zcard(keys.ready) == 0
     counts = await engine.counts(Q)
-    assert (counts["waiting"], counts["active"]) == (0, 1)
+    assert (counts.waiting, counts.active) == (0, 1)
 
 
 async def test_lower_priority_first_then_fifo(engine: Engine) -> None:
@@ -128,10 +136,10 @@ async def test_claims_several_at_once_up_to_the_limit(engine: Engine, raw: redis
     await add(engine, *(new_job(f"j{i}") for i in range(5)))
     assert len(await claim(engine, 3)) == 3
     counts = await engine.counts(Q)
-    assert (counts["waiting"], counts["active"]) == (2, 3)
+    assert (counts.waiting, counts.active) == (2, 3)
     assert len(await claim(engine, 10)) == 2
     counts = await engine.counts(Q)
-    assert (counts["waiting"], counts["active"]) == (0, 5)
+    assert (counts.waiting, counts.active) == (0, 5)
     assert await claim(engine, 10) == []
 
 
@@ -193,7 +201,7 @@ async def test_promote_limit_bounds_the_work_per_call(
     result = await engine.claim(Q, 0, "w1", 30_000, promote=2)
     assert result.jobs == []
     assert raw.zcard(keys.delayed) == 3
-    assert (await engine.counts(Q))["waiting"] == 2
+    assert (await engine.counts(Q)).waiting == 2
     assert result.next_due_ms == 0  # more are already due
 
 
@@ -206,7 +214,7 @@ async def test_paused_queue_claims_nothing_but_says_so(
     assert result.paused is True
     assert result.jobs == []
     counts = await engine.counts(Q)
-    assert (counts["waiting"], counts["active"], counts["paused"]) == (2, 0, 1)
+    assert (counts.waiting, counts.active, counts.paused) == (2, 0, 1)
     assert raw.hget(keys.job("a"), "st") == "waiting"
 
     await engine.set_paused(Q, False)
@@ -225,7 +233,7 @@ async def test_paused_queue_still_promotes_due_jobs(
     assert result.paused is True
     assert result.jobs == []
     assert raw.hget(keys.job("d"), "st") == "waiting"
-    assert (await engine.counts(Q))["waiting"] == 1
+    assert (await engine.counts(Q)).waiting == 1
 
 
 async def test_malformed_job_hash_goes_to_dead(
@@ -247,7 +255,7 @@ async def test_malformed_job_hash_goes_to_dead(
     assert json.loads(h["le"])["type"] == "MalformedJob"
     assert raw.zscore(keys.dead, "bad") is not None
     counts = await engine.counts(Q)
-    assert (counts["waiting"], counts["active"], counts["dead"]) == (0, 1, 1)
+    assert (counts.waiting, counts.active, counts.dead) == (0, 1, 1)
     assert ("dead", "bad") in events(raw, engine)
 
 
@@ -258,7 +266,7 @@ async def test_job_with_a_non_numeric_attempt_is_malformed(
     raw.hset(keys.job("a"), "a", "oops")
     assert await claim(engine, 1) == []
     assert raw.hget(keys.job("a"), "dr") == "malformed"
-    assert (await engine.counts(Q))["dead"] == 1
+    assert (await engine.counts(Q)).dead == 1
 
 
 async def test_waiting_entry_without_a_hash_is_dropped(
@@ -269,7 +277,7 @@ async def test_waiting_entry_without_a_hash_is_dropped(
     got = await claim(engine, 5)
     assert [j.id for j in got] == ["ok"]
     counts = await engine.counts(Q)
-    assert (counts["waiting"], counts["dead"]) == (0, 0)
+    assert (counts.waiting, counts.dead) == (0, 0)
     assert raw.exists(keys.job("gone")) == 0
 
 
@@ -296,7 +304,7 @@ async def test_a_job_dead_for_a_lost_payload_keeps_its_id(
     assert raw.hget(keys.job("x"), "st") == "dead"
     assert raw.zcard(keys.waiting("")) == 0
     counts = await engine.counts(Q)
-    assert (counts["waiting"], counts["dead"]) == (0, 1)
+    assert (counts.waiting, counts.dead) == (0, 1)
 
 
 async def test_a_delayed_entry_without_a_hash_frees_its_id(
@@ -314,7 +322,7 @@ async def test_claiming_zero_only_promotes(engine: Engine) -> None:
     await add(engine, new_job("a"))
     result = await engine.claim(Q, 0, "w1", 30_000)
     assert result.jobs == []
-    assert (await engine.counts(Q))["waiting"] == 1
+    assert (await engine.counts(Q)).waiting == 1
 
 
 async def test_queues_are_isolated(engine: Engine) -> None:
@@ -370,7 +378,7 @@ async def test_concurrency_slot_comes_back_after_fail_release_and_reap(
     await add(engine, *(new_job(f"a{i}", group="a", max_stalls=5) for i in range(4)))
     job = await claim_one(engine)
     assert await claim(engine, 5) == []
-    await engine.fail(Q, job.id, job.token, '{"type": "E"}', retry_delay_ms=60_000)
+    await engine.fail(Q, job.id, job.token, error(kind="E"), retry_delay_ms=60_000)
     job = await claim_one(engine)
     assert await claim(engine, 5) == []
     await engine.release(Q, [(job.id, job.token)])
@@ -398,8 +406,9 @@ async def test_group_over_its_rate_limit_is_held_and_next_due_says_when(
     assert result.next_due_ms is not None
     assert 150 <= result.next_due_ms <= 200
     state = (await engine.group_states(Q, ["a"]))[0]
-    assert state["limited_until_ms"] == int(until)
-    assert state["waiting"] == 1
+    assert state.limited_until is not None
+    assert round(state.limited_until.timestamp() * 1000) == int(until)
+    assert state.waiting == 1
 
     # completing does not lift a rate limit: starts count, not running jobs
     await engine.complete(Q, [(j.id, j.token, "1") for j in result.jobs])
@@ -440,7 +449,7 @@ async def test_queue_wide_rate_limit_caps_a_claim_and_returns_the_wait(
     assert result.jobs == []
     assert result.next_due_ms is not None
     assert 59_000 <= result.next_due_ms <= 60_000
-    assert (await engine.counts(Q))["waiting"] == 2
+    assert (await engine.counts(Q)).waiting == 2
 
 
 async def test_queue_wide_rate_window_slides(engine: Engine) -> None:

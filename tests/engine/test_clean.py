@@ -7,10 +7,9 @@ import redis
 
 from corral.engine import Engine
 from corral.engine.keys import QueueKeys
-from corral.engine.ops import Ops
 from corral.errors import ConfigError
 
-from .helpers import Q, add, claim, error_json, events, new_job
+from .helpers import Q, add, claim, error, events, new_job
 
 CUTOFF = 1_000_000
 
@@ -27,7 +26,7 @@ def _set_finished(raw: redis.Redis, keys: QueueKeys, finished: dict[str, int]) -
 
 
 async def test_clean_deletes_only_jobs_finished_before_the_cutoff(
-    engine: Engine, ops: Ops, keys: QueueKeys, raw: redis.Redis
+    engine: Engine, ops: Engine, keys: QueueKeys, raw: redis.Redis
 ) -> None:
     await _complete_all(engine, ["old1", "new1", "old2", "edge", "new2"])
     _set_finished(
@@ -40,11 +39,11 @@ async def test_clean_deletes_only_jobs_finished_before_the_cutoff(
     assert raw.exists(keys.job("old1"), keys.job("old2")) == 0
     assert raw.exists(keys.job("edge"), keys.job("new1"), keys.job("new2")) == 3
     assert events(raw, engine)[-1] == ("cleaned", "2")
-    assert (await engine.counts(Q))["completed"] == 3
+    assert (await engine.counts(Q)).completed == 3
 
 
 async def test_clean_pages_through_with_the_returned_index(
-    engine: Engine, ops: Ops, keys: QueueKeys, raw: redis.Redis
+    engine: Engine, ops: Engine, keys: QueueKeys, raw: redis.Redis
 ) -> None:
     ids = [f"j{i}" for i in range(7)]
     await _complete_all(engine, ids)
@@ -81,7 +80,7 @@ async def test_clean_pages_through_with_the_returned_index(
 
 
 async def test_clean_when_the_set_is_an_exact_multiple_of_the_batch(
-    engine: Engine, ops: Ops, keys: QueueKeys, raw: redis.Redis
+    engine: Engine, ops: Engine, keys: QueueKeys, raw: redis.Redis
 ) -> None:
     await _complete_all(engine, ["a", "b"])
     _set_finished(raw, keys, {"a": CUTOFF + 1, "b": CUTOFF + 1})
@@ -90,13 +89,13 @@ async def test_clean_when_the_set_is_an_exact_multiple_of_the_batch(
 
 
 async def test_clean_dead_set_includes_cancelled_jobs(
-    engine: Engine, ops: Ops, keys: QueueKeys, raw: redis.Redis
+    engine: Engine, ops: Engine, keys: QueueKeys, raw: redis.Redis
 ) -> None:
     await add(engine, new_job("failed"), new_job("young"), new_job("done"), new_job("cx"))
     failed, young, done = await claim(engine, 3)
     await engine.touch(Q, failed.id, failed.token, log_line="trying")
-    await engine.fail(Q, "failed", failed.token, error_json(), retry_delay_ms=None, reason="x")
-    await engine.fail(Q, "young", young.token, error_json(), retry_delay_ms=None, reason="x")
+    await engine.fail(Q, "failed", failed.token, error(), retry_delay_ms=None, reason="x")
+    await engine.fail(Q, "young", young.token, error(), retry_delay_ms=None, reason="x")
     await engine.complete(Q, [(done.id, done.token, "1")])
     await ops.cancel(Q, "cx", "op", "")
     _set_finished(raw, keys, {"failed": 10, "cx": 20, "young": CUTOFF + 1, "done": 10})
@@ -107,13 +106,13 @@ async def test_clean_dead_set_includes_cancelled_jobs(
     assert raw.zrange(keys.completed, 0, -1) == ["done"]  # the other set is not touched
 
 
-async def test_clean_an_empty_set(engine: Engine, ops: Ops) -> None:
+async def test_clean_an_empty_set(engine: Engine, ops: Engine) -> None:
     assert await ops.clean_step(Q, "completed", CUTOFF, 0) == (0, -1)
     assert await ops.clean_step(Q, "dead", CUTOFF, 0) == (0, -1)
 
 
 async def test_clean_entry_without_a_hash_is_dropped(
-    engine: Engine, ops: Ops, keys: QueueKeys, raw: redis.Redis
+    engine: Engine, ops: Engine, keys: QueueKeys, raw: redis.Redis
 ) -> None:
     raw.zadd(keys.completed, {"ghost": 1})
     assert await ops.clean_step(Q, "completed", CUTOFF, 0) == (1, -1)
@@ -121,13 +120,13 @@ async def test_clean_entry_without_a_hash_is_dropped(
 
 
 @pytest.mark.parametrize("state", ["waiting", "active", "delayed", ""])
-async def test_clean_refuses_other_states(engine: Engine, ops: Ops, state: str) -> None:
+async def test_clean_refuses_other_states(engine: Engine, ops: Engine, state: str) -> None:
     with pytest.raises(ConfigError):
         await ops.clean_step(Q, state, CUTOFF, 0)
 
 
 async def test_clean_refuses_an_empty_batch(
-    engine: Engine, ops: Ops, keys: QueueKeys, raw: redis.Redis
+    engine: Engine, ops: Engine, keys: QueueKeys, raw: redis.Redis
 ) -> None:
     await _complete_all(engine, ["a"])
     _set_finished(raw, keys, {"a": 1})

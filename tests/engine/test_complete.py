@@ -32,7 +32,7 @@ async def test_complete_records_the_result(
     assert expires is not None
     assert before + DAY_MS <= expires <= server_ms(raw) + DAY_MS  # default: kept one day
     counts = await engine.counts(Q)
-    assert (counts["active"], counts["completed"]) == (0, 1)
+    assert (counts.active, counts.completed) == (0, 1)
     assert events(raw, engine)[-1] == ("completed", "a")
 
 
@@ -71,7 +71,7 @@ async def test_wrong_token_or_unknown_job_is_refused(
     assert raw.hget(keys.job("a"), "st") == "active"
     assert raw.hget(keys.job("a"), "tk") == job.token
     assert raw.exists(keys.job("nope")) == 0
-    assert (await engine.counts(Q))["completed"] == 0
+    assert (await engine.counts(Q)).completed == 0
 
 
 async def test_completing_twice_is_refused(
@@ -104,7 +104,7 @@ async def test_batch_reports_one_flag_per_job(engine: Engine, raw: redis.Redis) 
     )
     assert flags == [True, False, True]
     counts = await engine.counts(Q)
-    assert (counts["active"], counts["completed"]) == (1, 2)
+    assert (counts.active, counts.completed) == (1, 2)
 
 
 async def test_stale_token_after_reap_re_lease_is_refused(
@@ -136,7 +136,7 @@ async def test_keep_completed_zero_deletes_at_once(
     assert raw.exists(keys.job("a"), keys.log("a")) == 0
     assert raw.zcard(keys.completed) == 0
     assert raw.zcard(keys.active) == 0
-    assert (await engine.counts(Q))["completed"] == 0
+    assert (await engine.counts(Q)).completed == 0
     assert events(raw, engine)[-1] == ("completed", "a")
 
 
@@ -186,7 +186,7 @@ async def test_trims_by_age(engine: Engine, keys: QueueKeys, raw: redis.Redis) -
     assert raw.exists(keys.job("old")) == 0
     assert raw.exists(keys.job("keeper"), keys.job("new")) == 2
     counts = await engine.counts(Q)
-    assert (counts["completed"], counts["completed_trimmed"]) == (2, 1)
+    assert (counts.completed, counts.completed_trimmed) == (2, 1)
 
 
 async def test_trims_by_count(engine: Engine, keys: QueueKeys, raw: redis.Redis) -> None:
@@ -201,7 +201,7 @@ async def test_trims_by_count(engine: Engine, keys: QueueKeys, raw: redis.Redis)
     assert "j4" in kept  # the newest survives
     assert [i for i in ids if raw.exists(keys.job(i))] == sorted(kept)
     counts = await engine.counts(Q)
-    assert (counts["completed"], counts["completed_trimmed"]) == (2, 3)
+    assert (counts.completed, counts.completed_trimmed) == (2, 3)
 
 
 async def test_trim_in_one_batch(engine: Engine, keys: QueueKeys, raw: redis.Redis) -> None:
@@ -210,7 +210,7 @@ async def test_trim_in_one_batch(engine: Engine, keys: QueueKeys, raw: redis.Red
     jobs = await claim(engine, 4)
     assert await engine.complete(Q, [(j.id, j.token, "1") for j in jobs]) == [True] * 4
     assert raw.zcard(keys.completed) == 1
-    assert (await engine.counts(Q))["completed_trimmed"] == 3
+    assert (await engine.counts(Q)).completed_trimmed == 3
     survivors = [j.id for j in jobs if raw.exists(keys.job(j.id))]
     assert survivors == raw.zrange(keys.completed, 0, -1)
 
@@ -224,7 +224,7 @@ async def test_completed_max_zero_keeps_nothing(
     assert await engine.complete(Q, [(job.id, job.token, "1")]) == [True]
     assert raw.zcard(keys.completed) == 0
     assert raw.exists(keys.job("a")) == 0
-    assert (await engine.counts(Q))["completed_trimmed"] == 1
+    assert (await engine.counts(Q)).completed_trimmed == 1
 
 
 async def test_complete_frees_the_group_slot(
@@ -247,5 +247,5 @@ async def test_complete_and_claim_in_one_round_trip(engine: Engine, raw: redis.R
     assert result is not None
     assert [j.id for j in result.jobs] == ["b", "c"]
     counts = await engine.counts(Q)
-    assert (counts["completed"], counts["active"], counts["waiting"]) == (1, 2, 0)
+    assert (counts.completed, counts.active, counts.waiting) == (1, 2, 0)
     assert await engine.complete_and_claim(Q, [], 0, "w1", 30_000) == ([], None)

@@ -10,9 +10,8 @@ import redis
 
 from corral.engine import Engine
 from corral.engine.keys import QueueKeys
-from corral.engine.ops import Ops
 
-from .helpers import Q, add, claim_one, error_json, events, new_job, server_ms
+from .helpers import Q, add, claim_one, error, events, new_job, server_ms
 
 
 async def test_defer_hands_back_without_counting_and_stamps_the_first_time(
@@ -21,7 +20,7 @@ async def test_defer_hands_back_without_counting_and_stamps_the_first_time(
     await add(engine, new_job("a", group="g"))
     job = await claim_one(engine)
     before = server_ms(raw)
-    assert await engine.defer(Q, "a", job.token, 50, 60_000, error_json()) == 1
+    assert await engine.defer(Q, "a", job.token, 50, 60_000, error()) == 1
     h = raw.hgetall(keys.job("a"))
     assert (h["st"], h["a"]) == ("delayed", "0")
     assert "tk" not in h and "wk" not in h and "eh" not in h and "rs" not in h
@@ -34,7 +33,7 @@ async def test_defer_hands_back_without_counting_and_stamps_the_first_time(
     again = await claim_one(engine)
     assert (again.id, again.attempt) == ("a", 1)
     stamp = raw.hget(keys.job("a"), "uk")
-    assert await engine.defer(Q, "a", again.token, 50, 60_000, error_json()) == 1
+    assert await engine.defer(Q, "a", again.token, 50, 60_000, error()) == 1
     assert raw.hget(keys.job("a"), "uk") == stamp  # the first hand-back counts, not the last
 
 
@@ -43,7 +42,7 @@ async def test_defer_past_the_grace_is_dead_with_the_error(
 ) -> None:
     await add(engine, new_job("a"))
     job = await claim_one(engine)
-    assert await engine.defer(Q, "a", job.token, 0, 0, error_json("gone", 0, "UnknownJob")) == 2
+    assert await engine.defer(Q, "a", job.token, 0, 0, error("gone", 0, "UnknownJob")) == 2
     h = raw.hgetall(keys.job("a"))
     assert (h["st"], h["dr"]) == ("dead", "unknown_job")
     assert json.loads(h["le"])["type"] == "UnknownJob"
@@ -57,28 +56,28 @@ async def test_defer_waits_longer_the_longer_the_job_is_unknown(
     job = await claim_one(engine)
     raw.hset(keys.job("a"), "uk", server_ms(raw) - 20_000)  # unknown for 20 s already
     now = server_ms(raw)
-    assert await engine.defer(Q, "a", job.token, 1000, 600_000, error_json()) == 1
+    assert await engine.defer(Q, "a", job.token, 1000, 600_000, error()) == 1
     due = raw.zscore(keys.delayed, "a")
     assert due is not None and due >= now + 10_000  # half the time it has been unknown
 
 
 async def test_defer_refuses_a_stale_token_and_ends_a_cancelled_job(
-    engine: Engine, ops: Ops, keys: QueueKeys, raw: redis.Redis
+    engine: Engine, ops: Engine, keys: QueueKeys, raw: redis.Redis
 ) -> None:
     await add(engine, new_job("a"), new_job("b"))
     a = await claim_one(engine)
-    assert await engine.defer(Q, "a", "999", 0, 60_000, error_json()) == 0
+    assert await engine.defer(Q, "a", "999", 0, 60_000, error()) == 0
     assert raw.hget(keys.job("a"), "st") == "active"
     assert await ops.cancel(Q, "a", "op", "stop") == 2
-    assert await engine.defer(Q, "a", a.token, 0, 60_000, error_json()) == 2
+    assert await engine.defer(Q, "a", a.token, 0, 60_000, error()) == 2
     assert raw.hget(keys.job("a"), "st") == "cancelled"
 
 
 async def test_replay_gives_an_unknown_job_a_fresh_grace(
-    engine: Engine, ops: Ops, keys: QueueKeys, raw: redis.Redis
+    engine: Engine, ops: Engine, keys: QueueKeys, raw: redis.Redis
 ) -> None:
     await add(engine, new_job("a"))
     job = await claim_one(engine)
-    assert await engine.defer(Q, "a", job.token, 0, 0, error_json()) == 2
+    assert await engine.defer(Q, "a", job.token, 0, 0, error()) == 2
     assert await ops.replay(Q, ["a"], "op") == 1
     assert raw.hexists(keys.job("a"), "uk") is False

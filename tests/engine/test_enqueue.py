@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 import redis
@@ -11,6 +12,7 @@ from corral.app import App
 from corral.engine import Engine
 from corral.engine.keys import QueueKeys, registry_key
 from corral.errors import PayloadError
+from corral.models import JobOverrides
 
 from .helpers import Q, add, events, new_job, queue_keys, server_ms
 
@@ -26,7 +28,7 @@ async def test_stores_a_waiting_job_with_every_field(
         group="shop1",
         priority=2,
         max_attempts=5,
-        options_json='{"timeout": 3}',
+        overrides=JobOverrides(timeout=timedelta(seconds=3)),
         max_stalls=4,
         max_reschedules=7,
         keep_completed_ms=1000,
@@ -42,7 +44,7 @@ async def test_stores_a_waiting_job_with_every_field(
     assert h["p"] == "2"
     assert h["s"] == "1"
     assert h["ma"] == "5"
-    assert h["o"] == '{"timeout": 3}'
+    assert json.loads(h["o"]) == {"t": 3000, "b": {"t": "custom"}}
     assert (h["xs"], h["xr"], h["kc"], h["kd"]) == ("4", "7", "1000", "2000")
     assert "a" not in h  # no attempt yet (absent reads as 0)
     assert h["st"] == "waiting"
@@ -55,8 +57,8 @@ async def test_stores_a_waiting_job_with_every_field(
     assert events(raw, engine) == [("enqueued", "a")]
     assert Q in raw.smembers(registry_key(engine.prefix))
     counts = await engine.counts(Q)
-    assert counts["waiting"] == 1
-    assert counts["delayed"] == 0
+    assert counts.waiting == 1
+    assert counts.delayed == 0
 
 
 async def test_positive_delay_makes_the_job_delayed(
@@ -71,7 +73,7 @@ async def test_positive_delay_makes_the_job_delayed(
     assert before + 10_000 <= due <= server_ms(raw) + 10_000
     assert raw.zrange(keys.waiting(""), 0, -1) == ["now"]
     counts = await engine.counts(Q)
-    assert (counts["waiting"], counts["delayed"]) == (1, 1)
+    assert (counts.waiting, counts.delayed) == (1, 1)
 
 
 @pytest.mark.parametrize("delay", [0, -5])
@@ -96,7 +98,7 @@ async def test_duplicate_id_returns_false_and_changes_nothing(
     assert raw.hget(keys.meta, "seq") == seq
     assert raw.xlen(keys.events) == n_events
     assert raw.zcard(keys.delayed) == 0
-    assert (await engine.counts(Q))["waiting"] == 1
+    assert (await engine.counts(Q)).waiting == 1
 
 
 async def test_duplicate_of_a_job_in_any_state_is_refused(
@@ -116,7 +118,7 @@ async def test_batch_reports_one_flag_per_job(
     flags = await add(engine, new_job("a"), new_job("old"), new_job("b"), new_job("a"))
     assert flags == [True, False, True, False]
     assert sorted(raw.zrange(keys.waiting(""), 0, -1)) == ["a", "b", "old"]
-    assert (await engine.counts(Q))["waiting"] == 3
+    assert (await engine.counts(Q)).waiting == 3
 
 
 @pytest.mark.parametrize(
@@ -168,7 +170,7 @@ async def test_groups_get_their_own_waiting_sets(
     assert raw.zrange(keys.waiting("a"), 0, -1) == ["a1", "a2"]
     assert raw.zrange(keys.waiting("b"), 0, -1) == ["b1"]
     assert sorted(raw.zrange(keys.ready, 0, -1)) == ["a", "b"]
-    assert (await engine.counts(Q))["waiting"] == 3
+    assert (await engine.counts(Q)).waiting == 3
 
 
 async def test_payload_is_stored_verbatim(

@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 import pytest
 import redis
 
 from corral.engine import Engine
 from corral.engine.keys import QueueKeys
 from corral.errors import ConfigError
+from corral.groups import RateLimit
+from corral.models import GroupState
 
 from .helpers import Q, add, claim, claim_one, new_job, server_ms
 
+FIVE_PER_S = RateLimit(5, timedelta(seconds=1))
 
-async def _state(engine: Engine, group: str) -> dict[str, object]:
+
+def _ms(moment: datetime | None) -> int | None:
+    return None if moment is None else round(moment.timestamp() * 1000)
+
+
+async def _state(engine: Engine, group: str) -> GroupState:
     (state,) = await engine.group_states(Q, [group])
     return state
 
@@ -31,7 +41,7 @@ async def test_paused_group_is_skipped_and_others_are_served(
     assert raw.zscore(keys.ready, "a") is None
     assert await claim(engine, 5) == []
     state = await _state(engine, "a")
-    assert (state["paused"], state["ready"], state["waiting"]) == (True, False, 2)
+    assert (state.paused, state.ready, state.waiting) == (True, False, 2)
 
     raw.delete(keys.marker)
     assert await engine.group_action(Q, "resume", "a") is True
@@ -67,9 +77,9 @@ async def test_resume_of_a_group_without_waiting_jobs(engine: Engine, keys: Queu
     assert await engine.group_action(Q, "pause", "idle") is False
     # a paused group is known even with no jobs, so it can be listed and resumed
     assert await engine.scan_groups(Q) == (0, ["idle"])
-    assert (await _state(engine, "idle"))["paused"] is True
+    assert (await _state(engine, "idle")).paused is True
     assert await engine.group_action(Q, "resume", "idle") is False
-    assert (await _state(engine, "idle"))["paused"] is False
+    assert (await _state(engine, "idle")).paused is False
 
 
 async def test_limits_set_keep_and_remove(
@@ -80,21 +90,21 @@ async def test_limits_set_keep_and_remove(
     assert raw.hget(keys.base + "grate", "a") == "5:1000"
     assert raw.hget(keys.base + "gweight", "a") == "2.5"
     state = await _state(engine, "a")
-    assert (state["concurrency"], state["rate"], state["weight"]) == (2, "5:1000", 2.5)
+    assert (state.concurrency, state.rate, state.weight) == (2, FIVE_PER_S, 2.5)
 
     # '' keeps each setting
     await engine.group_action(Q, "limits", "a", concurrency="3")
     state = await _state(engine, "a")
-    assert (state["concurrency"], state["rate"], state["weight"]) == (3, "5:1000", 2.5)
+    assert (state.concurrency, state.rate, state.weight) == (3, FIVE_PER_S, 2.5)
 
     # '-' removes one, the others stay
     await engine.group_action(Q, "limits", "a", rate="-")
     state = await _state(engine, "a")
-    assert (state["concurrency"], state["rate"], state["weight"]) == (3, None, 2.5)
+    assert (state.concurrency, state.rate, state.weight) == (3, None, 2.5)
 
     await engine.group_action(Q, "limits", "a", concurrency="-", rate="-", weight="-")
     state = await _state(engine, "a")
-    assert (state["concurrency"], state["rate"], state["weight"]) == (None, None, None)
+    assert (state.concurrency, state.rate, state.weight) == (None, None, None)
     for name in ("glimit", "grate", "gweight"):
         assert raw.hexists(keys.base + name, "a") is False
 
@@ -126,7 +136,7 @@ async def test_removing_the_group_limit_falls_back_to_the_queue_default(
     assert len(await claim(engine, 5)) == 3
     assert await engine.group_action(Q, "limits", "a", concurrency="-") is False
     assert await claim(engine, 5) == []
-    assert (await _state(engine, "a"))["active"] == 3
+    assert (await _state(engine, "a")).active == 3
 
 
 async def test_limits_on_a_held_group_keep_it_held(
@@ -139,10 +149,10 @@ async def test_limits_on_a_held_group_keep_it_held(
     assert await engine.group_action(Q, "limits", "a", concurrency="5") is False
     assert await engine.group_action(Q, "resume", "a") is False
     state = await _state(engine, "a")
-    until = state["limited_until_ms"]
+    until = _ms(state.limited_until)
     assert isinstance(until, int)
     assert before + 60_000 <= until <= server_ms(raw) + 60_000
-    assert (state["ready"], state["waiting"]) == (False, 2)
+    assert (state.ready, state.waiting) == (False, 2)
     assert await claim(engine, 5) == []
 
 
@@ -166,39 +176,9 @@ async def test_group_states_reports_each_group(
     await engine.group_action(Q, "pause", "b")
     states = await engine.group_states(Q, ["a", "b", "nope"])
     assert states == [
-        {
-            "group": "a",
-            "waiting": 1,
-            "active": 1,
-            "paused": False,
-            "limited_until_ms": None,
-            "ready": True,
-            "concurrency": None,
-            "rate": None,
-            "weight": None,
-        },
-        {
-            "group": "b",
-            "waiting": 1,
-            "active": 0,
-            "paused": True,
-            "limited_until_ms": None,
-            "ready": False,
-            "concurrency": None,
-            "rate": None,
-            "weight": None,
-        },
-        {
-            "group": "nope",
-            "waiting": 0,
-            "active": 0,
-            "paused": False,
-            "limited_until_ms": None,
-            "ready": False,
-            "concurrency": None,
-            "rate": None,
-            "weight": None,
-        },
+        GroupState("a", 1, 1, False, None, True, None, None, None),
+        GroupState("b", 1, 0, True, None, False, None, None, None),
+        GroupState("nope", 0, 0, False, None, False, None, None, None),
     ]
 
 

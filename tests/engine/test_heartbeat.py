@@ -82,10 +82,9 @@ async def test_empty_heartbeat(engine: Engine) -> None:
 
 
 async def test_heartbeat_reports_cancellation_requests(engine: Engine) -> None:
-    from corral.engine.ops import Ops
 
     await add(engine, new_job("a"), new_job("b"))
     a, b = await claim(engine, 2)
-    assert await Ops(engine).cancel(Q, "a", "ops", "customer asked") == 2
+    assert await engine.cancel(Q, "a", "ops", "customer asked") == 2
     lost, cancel = await engine.heartbeat(Q, 30_000, [(a.id, a.token), (b.id, b.token)])
     assert (lost, cancel) == ([], ["a"])

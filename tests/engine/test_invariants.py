@@ -19,9 +19,8 @@ import redis
 
 from corral.engine import Engine
 from corral.engine.keys import QueueKeys
-from corral.engine.ops import Ops
 
-from .helpers import Q, error_json, new_job
+from .helpers import Q, error, new_job
 
 GROUPS = ["", "", "a", "b", "c"]
 
@@ -118,7 +117,7 @@ def check(raw: redis.Redis, keys: QueueKeys, where: str) -> None:
             assert g in ready, f"{where}: eligible group {g!r} with waiting jobs not in the round"
 
 
-async def step(m: Model, engine: Engine, ops: Ops, raw: redis.Redis, keys: QueueKeys) -> str:
+async def step(m: Model, engine: Engine, ops: Engine, raw: redis.Redis, keys: QueueKeys) -> str:
     rng = m.rng
     kind = rng.choices(
         [
@@ -169,10 +168,10 @@ async def step(m: Model, engine: Engine, ops: Ops, raw: redis.Redis, keys: Queue
             for j, t in items:
                 if kind == "fail":
                     retry = rng.choice([None, 0, 20])
-                    assert await engine.fail(Q, j, t, error_json(), retry_delay_ms=retry)
+                    assert await engine.fail(Q, j, t, error(), retry_delay_ms=retry)
                 elif kind == "defer":
                     grace = rng.choice([0, 60_000])
-                    assert await engine.defer(Q, j, t, rng.choice([0, 20]), grace, error_json())
+                    assert await engine.defer(Q, j, t, rng.choice([0, 20]), grace, error())
                 else:
                     hold = rng.choice([0, 0, 40])
                     assert await engine.reschedule(Q, j, t, rng.choice([0, 20]), "later", hold) in (
@@ -188,7 +187,7 @@ async def step(m: Model, engine: Engine, ops: Ops, raw: redis.Redis, keys: Queue
         job_id, token = rng.choice(sorted(m.stale.items()))
         if m.held.get(job_id) != token:
             assert await engine.complete(Q, [(job_id, token, "1")]) == [False]
-            assert await engine.fail(Q, job_id, token, error_json(), retry_delay_ms=0) is False
+            assert await engine.fail(Q, job_id, token, error(), retry_delay_ms=0) is False
     elif kind in ("cancel", "remove", "promote", "replay", "priority") and m.ids:
         job_id = rng.choice(m.ids)
         if kind == "cancel":
@@ -242,12 +241,12 @@ async def settle(m: Model, engine: Engine, raw: redis.Redis, keys: QueueKeys) ->
             break
         await engine.complete(Q, [(j.id, j.token, "null") for j in result.jobs])
     counts = await engine.counts(Q)
-    assert (counts["waiting"], counts["delayed"], counts["active"]) == (0, 0, 0), counts
+    assert (counts.waiting, counts.delayed, counts.active) == (0, 0, 0), counts
 
 
 @pytest.mark.parametrize("seed", range(6))
 async def test_random_transitions_keep_the_model_whole(
-    engine: Engine, ops: Ops, raw: redis.Redis, keys: QueueKeys, seed: int
+    engine: Engine, ops: Engine, raw: redis.Redis, keys: QueueKeys, seed: int
 ) -> None:
     await engine.configure(Q, ev=0, completed_max=20, dead_max=20)  # trimming happens too
     m = Model(seed, random.Random(seed))

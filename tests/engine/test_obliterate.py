@@ -8,16 +8,16 @@ import redis
 
 from corral.engine import Engine
 from corral.engine.keys import QueueKeys, registry_key
-from corral.engine.ops import Ops
+from corral.models import QueueCounts
 
-from .helpers import Q, add, claim, claim_one, error_json, new_job, queue_keys
+from .helpers import Q, add, claim, claim_one, error, new_job, queue_keys
 
 
 def _scan(raw: redis.Redis, pattern: str) -> list[str]:
     return sorted(cast(list[str], list(raw.scan_iter(match=pattern, count=1000))))
 
 
-async def _populate(engine: Engine, ops: Ops, queue: str) -> None:
+async def _populate(engine: Engine, ops: Engine, queue: str) -> None:
     """Jobs in every state, logs, a waiter, groups, limits and events."""
     jobs = [new_job(f"j{i}", group=f"g{i % 3}") for i in range(8)]
     await add(engine, *jobs, new_job("later", delay_ms=60_000), queue=queue)
@@ -27,7 +27,7 @@ async def _populate(engine: Engine, ops: Ops, queue: str) -> None:
     done, dead, run, slow = await claim(engine, 4, queue=queue)
     await engine.touch(queue, done.id, done.token, log_line="hi")
     await engine.complete(queue, [(done.id, done.token, "1")])
-    await engine.fail(queue, dead.id, dead.token, error_json(), retry_delay_ms=None, reason="x")
+    await engine.fail(queue, dead.id, dead.token, error(), retry_delay_ms=None, reason="x")
     await engine.reschedule(queue, slow.id, slow.token, 0, "", hold_ms=60_000)
     await engine.watch(queue, run.id)
     await ops.cancel(queue, run.id, "op", "")
@@ -35,7 +35,7 @@ async def _populate(engine: Engine, ops: Ops, queue: str) -> None:
 
 
 async def test_obliterate_deletes_every_key_of_the_queue_only(
-    engine: Engine, ops: Ops, keys: QueueKeys, raw: redis.Redis
+    engine: Engine, ops: Engine, keys: QueueKeys, raw: redis.Redis
 ) -> None:
     await _populate(engine, ops, Q)
     await _populate(engine, ops, "q2")
@@ -71,7 +71,7 @@ async def test_obliterate_deletes_every_key_of_the_queue_only(
 
 
 async def test_an_obliterated_queue_can_be_used_again(
-    engine: Engine, ops: Ops, keys: QueueKeys, raw: redis.Redis
+    engine: Engine, ops: Engine, keys: QueueKeys, raw: redis.Redis
 ) -> None:
     await add(engine, new_job("a", group="g"), new_job("b"))
     while await ops.obliterate_step(Q):
@@ -82,17 +82,8 @@ async def test_an_obliterated_queue_can_be_used_again(
     assert await engine.queues() == [Q]
     job = await claim_one(engine)
     assert (job.id, job.attempt) == ("a", 1)
-    assert await engine.counts(Q) == {
-        "waiting": 0,
-        "delayed": 0,
-        "active": 1,
-        "completed": 0,
-        "dead": 0,
-        "paused": 0,
-        "completed_trimmed": 0,
-        "dead_trimmed": 0,
-    }
+    assert await engine.counts(Q) == QueueCounts(Q, 0, 0, 1, 0, 0, False, 0, 0)
 
 
-async def test_obliterate_an_unknown_queue(engine: Engine, ops: Ops) -> None:
+async def test_obliterate_an_unknown_queue(engine: Engine, ops: Engine) -> None:
     assert await ops.obliterate_step("never-used") == 0

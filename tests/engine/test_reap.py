@@ -10,7 +10,7 @@ import redis
 from corral.engine import Engine
 from corral.engine.keys import QueueKeys
 
-from .helpers import Q, add, claim, claim_one, error_json, events, new_job
+from .helpers import Q, add, claim, claim_one, error, events, new_job
 
 
 async def test_expired_lease_is_requeued(engine: Engine, keys: QueueKeys, raw: redis.Redis) -> None:
@@ -31,7 +31,7 @@ async def test_expired_lease_is_requeued(engine: Engine, keys: QueueKeys, raw: r
     assert raw.zscore(keys.marker, "m") is not None
     assert ("stalled", "a") in events(raw, engine)
     counts = await engine.counts(Q)
-    assert (counts["waiting"], counts["active"], counts["dead"]) == (1, 0, 0)
+    assert (counts.waiting, counts.active, counts.dead) == (1, 0, 0)
 
     again = await claim_one(engine)
     assert (again.id, again.attempt) == ("a", 1)
@@ -60,7 +60,7 @@ async def test_old_token_is_stale_after_reap(
 
     # the frozen worker wakes up: every fenced call is refused, before and after a re-lease
     assert await engine.complete(Q, [("a", old.token, "1")]) == [False]
-    assert await engine.fail(Q, "a", old.token, error_json(), retry_delay_ms=0) is False
+    assert await engine.fail(Q, "a", old.token, error(), retry_delay_ms=0) is False
     assert await engine.touch(Q, "a", old.token, progress_json="50") is False
     new = await claim_one(engine)
     assert await engine.complete(Q, [("a", old.token, "1")]) == [False]
@@ -93,7 +93,7 @@ async def test_goes_dead_as_stalled_past_max_stalls(
     assert err["attempt"] == 1
     assert raw.zscore(keys.dead, "a") is not None
     counts = await engine.counts(Q)
-    assert (counts["waiting"], counts["active"], counts["dead"]) == (0, 0, 1)
+    assert (counts.waiting, counts.active, counts.dead) == (0, 0, 1)
     assert events(raw, engine)[-1] == ("dead", "a")
 
 
@@ -113,7 +113,7 @@ async def test_limit_bounds_the_work_per_call(engine: Engine, raw: redis.Redis) 
     await asyncio.sleep(0.1)
     assert await engine.reap(Q, limit=2) == (2, 0)
     assert await engine.reap(Q, limit=2) == (1, 0)
-    assert (await engine.counts(Q))["waiting"] == 3
+    assert (await engine.counts(Q)).waiting == 3
 
 
 async def test_active_entry_without_a_hash_is_dropped(
@@ -127,7 +127,7 @@ async def test_active_entry_without_a_hash_is_dropped(
     assert raw.zcard(keys.active) == 0
     assert raw.exists(keys.job("a")) == 0
     counts = await engine.counts(Q)
-    assert (counts["waiting"], counts["dead"]) == (0, 0)
+    assert (counts.waiting, counts.dead) == (0, 0)
 
 
 async def test_reap_on_an_empty_queue(engine: Engine) -> None:

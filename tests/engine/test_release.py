@@ -7,7 +7,7 @@ import redis
 from corral.engine import Engine
 from corral.engine.keys import QueueKeys
 
-from .helpers import Q, add, claim, claim_one, events, new_job
+from .helpers import Q, add, claim, claim_one, error, events, new_job
 
 
 async def test_release_hands_jobs_back_without_counting_the_attempt(
@@ -29,7 +29,7 @@ async def test_release_hands_jobs_back_without_counting_the_attempt(
     assert raw.zscore(keys.marker, "m") is not None  # other workers are woken
     assert ("released", "a") in events(raw, engine)
     counts = await engine.counts(Q)
-    assert (counts["waiting"], counts["active"]) == (2, 0)
+    assert (counts.waiting, counts.active) == (2, 0)
 
     again = await claim(engine, 2)
     assert [(j.id, j.attempt) for j in again] == [("a", 1), ("b", 1)]
@@ -45,7 +45,7 @@ async def test_released_job_keeps_its_place(engine: Engine) -> None:
 async def test_release_on_a_retried_job_keeps_earlier_attempts(engine: Engine) -> None:
     await add(engine, new_job("a"))
     job = await claim_one(engine)
-    await engine.fail(Q, "a", job.token, "{}", retry_delay_ms=0)
+    await engine.fail(Q, "a", job.token, error(), retry_delay_ms=0)
     job = await claim_one(engine)
     assert job.attempt == 2
     await engine.release(Q, [(job.id, job.token)])
@@ -70,7 +70,7 @@ async def test_releasing_twice_counts_once(engine: Engine) -> None:
     job = await claim_one(engine)
     assert await engine.release(Q, [(job.id, job.token)]) == 1
     assert await engine.release(Q, [(job.id, job.token)]) == 0
-    assert (await engine.counts(Q))["waiting"] == 1
+    assert (await engine.counts(Q)).waiting == 1
 
 
 async def test_release_nothing(engine: Engine, keys: QueueKeys, raw: redis.Redis) -> None:
@@ -81,11 +81,10 @@ async def test_release_nothing(engine: Engine, keys: QueueKeys, raw: redis.Redis
 async def test_a_job_cancelled_while_running_is_not_handed_back(
     engine: Engine, raw: redis.Redis
 ) -> None:
-    from corral.engine.ops import Ops
 
     await add(engine, new_job("a"))
     job = await claim_one(engine)
-    await Ops(engine).cancel(Q, "a", "ops", "stop it")
+    await engine.cancel(Q, "a", "ops", "stop it")
     await engine.release(Q, [("a", job.token)])
     assert raw.hget(engine.keys(Q).job("a"), "st") == "cancelled"
     assert await claim(engine, 5) == []

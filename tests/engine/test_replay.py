@@ -10,21 +10,20 @@ import redis
 
 from corral.engine import Engine
 from corral.engine.keys import QueueKeys
-from corral.engine.ops import Ops
 
-from .helpers import Q, add, claim, claim_one, error_json, events, new_job, server_ms
+from .helpers import Q, add, claim, claim_one, error, events, new_job, server_ms
 
 
 async def _kill(engine: Engine, job_id: str, reason: str = "failed", message: str = "boom") -> None:
     """Claim the next job (it must be job_id) and fail it for good."""
     job = await claim_one(engine)
     assert job.id == job_id
-    err = error_json(message, attempt=job.attempt)
+    err = error(message, attempt=job.attempt)
     assert await engine.fail(Q, job.id, job.token, err, retry_delay_ms=None, reason=reason)
 
 
 async def test_replay_dead_job_resets_counters_and_keeps_errors(
-    engine: Engine, ops: Ops, keys: QueueKeys, raw: redis.Redis
+    engine: Engine, ops: Engine, keys: QueueKeys, raw: redis.Redis
 ) -> None:
     await add(engine, new_job("a", group="g", max_attempts=2, max_stalls=3))
     # a stall, a reschedule and two failed attempts before it dies
@@ -34,11 +33,9 @@ async def test_replay_dead_job_resets_counters_and_keeps_errors(
     job = await claim_one(engine)
     assert await engine.reschedule(Q, "a", job.token, 0, "later") == 1
     job = await claim_one(engine)
-    await engine.fail(Q, "a", job.token, error_json("first", 1), retry_delay_ms=0)
+    await engine.fail(Q, "a", job.token, error("first", 1), retry_delay_ms=0)
     job = await claim_one(engine)
-    await engine.fail(
-        Q, "a", job.token, error_json("second", 2), retry_delay_ms=None, reason="failed"
-    )
+    await engine.fail(Q, "a", job.token, error("second", 2), retry_delay_ms=None, reason="failed")
     h = raw.hgetall(keys.job("a"))
     assert (h["st"], h["a"], h["sl"], h["rs"]) == ("dead", "2", "1", "1")
     history = h["eh"]
@@ -65,14 +62,14 @@ async def test_replay_dead_job_resets_counters_and_keeps_errors(
     assert raw.zscore(keys.marker, "m") is not None
     assert events(raw, engine)[-1] == ("replayed", "a")
     counts = await engine.counts(Q)
-    assert (counts["waiting"], counts["dead"]) == (1, 0)
+    assert (counts.waiting, counts.dead) == (1, 0)
 
     again = await claim_one(engine)
     assert (again.id, again.attempt, again.max_attempts, again.reschedules) == ("a", 1, 2, 0)
 
 
 async def test_replay_with_an_edited_payload(
-    engine: Engine, ops: Ops, keys: QueueKeys, raw: redis.Redis
+    engine: Engine, ops: Engine, keys: QueueKeys, raw: redis.Redis
 ) -> None:
     await add(engine, new_job("a", payload='{"x": "bad"}'))
     await _kill(engine, "a")
@@ -83,13 +80,13 @@ async def test_replay_with_an_edited_payload(
     assert (await claim_one(engine)).payload == '{"x": "good"}'
 
 
-async def test_edited_payload_needs_exactly_one_id(engine: Engine, ops: Ops) -> None:
+async def test_edited_payload_needs_exactly_one_id(engine: Engine, ops: Engine) -> None:
     with pytest.raises(ValueError, match="exactly one"):
         await ops.replay(Q, ["a", "b"], "bob", payload="{}")
 
 
 async def test_replay_skips_jobs_that_are_not_dead(
-    engine: Engine, ops: Ops, keys: QueueKeys, raw: redis.Redis
+    engine: Engine, ops: Engine, keys: QueueKeys, raw: redis.Redis
 ) -> None:
     await add(engine, new_job("dead"), new_job("active"), new_job("done"), new_job("waiting"))
     await _kill(engine, "dead")
@@ -106,7 +103,7 @@ async def test_replay_skips_jobs_that_are_not_dead(
 
 
 async def test_replay_several_jobs(
-    engine: Engine, ops: Ops, keys: QueueKeys, raw: redis.Redis
+    engine: Engine, ops: Engine, keys: QueueKeys, raw: redis.Redis
 ) -> None:
     await add(engine, *(new_job(f"j{i}") for i in range(3)))
     for i in range(3):
@@ -117,7 +114,7 @@ async def test_replay_several_jobs(
 
 
 async def test_replay_cancelled_job(
-    engine: Engine, ops: Ops, keys: QueueKeys, raw: redis.Redis
+    engine: Engine, ops: Engine, keys: QueueKeys, raw: redis.Redis
 ) -> None:
     await add(engine, new_job("a"))
     assert await ops.cancel(Q, "a", "op", "oops") == 1
@@ -132,7 +129,7 @@ async def test_replay_cancelled_job(
 
 
 async def test_replay_history_accumulates_and_is_bounded(
-    engine: Engine, ops: Ops, keys: QueueKeys, raw: redis.Redis
+    engine: Engine, ops: Engine, keys: QueueKeys, raw: redis.Redis
 ) -> None:
     await add(engine, new_job("a"))
     for i in range(22):
@@ -145,7 +142,7 @@ async def test_replay_history_accumulates_and_is_bounded(
 
 
 async def test_replay_result_of_a_previous_run_is_dropped(
-    engine: Engine, ops: Ops, keys: QueueKeys, raw: redis.Redis
+    engine: Engine, ops: Engine, keys: QueueKeys, raw: redis.Redis
 ) -> None:
     await add(engine, new_job("a"))
     await _kill(engine, "a")
@@ -155,7 +152,7 @@ async def test_replay_result_of_a_previous_run_is_dropped(
 
 
 async def test_a_replayed_job_names_no_worker_until_one_takes_it(
-    engine: Engine, ops: Ops, keys: QueueKeys, raw: redis.Redis
+    engine: Engine, ops: Engine, keys: QueueKeys, raw: redis.Redis
 ) -> None:
     await add(engine, new_job("a", max_attempts=1))
     await _kill(engine, "a")
@@ -166,5 +163,5 @@ async def test_a_replayed_job_names_no_worker_until_one_takes_it(
     assert raw.hget(keys.job(job.id), "wk") == "w2"
 
 
-async def test_replay_of_nothing(engine: Engine, ops: Ops, raw: redis.Redis) -> None:
+async def test_replay_of_nothing(engine: Engine, ops: Engine, raw: redis.Redis) -> None:
     assert await ops.replay(Q, [], "op") == 0

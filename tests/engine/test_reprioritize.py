@@ -6,13 +6,12 @@ import redis
 
 from corral.engine import Engine
 from corral.engine.keys import QueueKeys
-from corral.engine.ops import Ops
 
 from .helpers import Q, add, claim, new_job
 
 
 async def test_reprioritize_reorders_waiting_jobs(
-    engine: Engine, ops: Ops, keys: QueueKeys, raw: redis.Redis
+    engine: Engine, ops: Engine, keys: QueueKeys, raw: redis.Redis
 ) -> None:
     await add(engine, new_job("a", priority=5), new_job("b", priority=5), new_job("c", priority=5))
     assert await ops.reprioritize(Q, "c", 0) == 1
@@ -21,7 +20,7 @@ async def test_reprioritize_reorders_waiting_jobs(
     assert [j.id for j in await claim(engine, 3)] == ["c", "a", "b"]
 
 
-async def test_equal_priorities_keep_fifo_order(engine: Engine, ops: Ops) -> None:
+async def test_equal_priorities_keep_fifo_order(engine: Engine, ops: Engine) -> None:
     await add(engine, new_job("a", priority=1), new_job("b", priority=9), new_job("c", priority=9))
     # c and b both move to 0: they keep the order they were enqueued in
     assert await ops.reprioritize(Q, "c", 0) == 1
@@ -29,7 +28,7 @@ async def test_equal_priorities_keep_fifo_order(engine: Engine, ops: Ops) -> Non
     assert [j.id for j in await claim(engine, 3)] == ["b", "c", "a"]
 
 
-async def test_reprioritize_within_a_group(engine: Engine, ops: Ops) -> None:
+async def test_reprioritize_within_a_group(engine: Engine, ops: Engine) -> None:
     await add(
         engine,
         new_job("a1", group="a"),
@@ -41,7 +40,7 @@ async def test_reprioritize_within_a_group(engine: Engine, ops: Ops) -> None:
     assert [j.id for j in await claim(engine, 3)] == ["a2", "b1", "a1"]
 
 
-async def test_list_ids_merges_groups_by_priority(engine: Engine, ops: Ops) -> None:
+async def test_list_ids_merges_groups_by_priority(engine: Engine, ops: Engine) -> None:
     await add(
         engine,
         new_job("a1", group="a", priority=3),
@@ -55,7 +54,7 @@ async def test_list_ids_merges_groups_by_priority(engine: Engine, ops: Ops) -> N
 
 
 async def test_reprioritize_delayed_job_applies_when_it_is_due(
-    engine: Engine, ops: Ops, keys: QueueKeys, raw: redis.Redis
+    engine: Engine, ops: Engine, keys: QueueKeys, raw: redis.Redis
 ) -> None:
     await add(engine, new_job("w", priority=5), new_job("d", priority=9, delay_ms=60_000))
     assert await ops.reprioritize(Q, "d", 0) == 1
@@ -66,7 +65,7 @@ async def test_reprioritize_delayed_job_applies_when_it_is_due(
 
 
 async def test_reprioritize_refuses_other_states(
-    engine: Engine, ops: Ops, keys: QueueKeys, raw: redis.Redis
+    engine: Engine, ops: Engine, keys: QueueKeys, raw: redis.Redis
 ) -> None:
     await add(engine, new_job("active"), new_job("done"))
     _active, done = await claim(engine, 2)
@@ -80,7 +79,7 @@ async def test_reprioritize_refuses_other_states(
 
 
 async def test_waiting_state_without_an_entry_is_refused(
-    engine: Engine, ops: Ops, keys: QueueKeys, raw: redis.Redis
+    engine: Engine, ops: Engine, keys: QueueKeys, raw: redis.Redis
 ) -> None:
     await add(engine, new_job("a"))
     raw.zrem(keys.waiting(""), "a")
@@ -89,5 +88,5 @@ async def test_waiting_state_without_an_entry_is_refused(
     assert raw.hget(keys.job("a"), "p") == "0"
 
 
-async def test_reprioritize_an_unknown_job_says_so(ops: Ops) -> None:
+async def test_reprioritize_an_unknown_job_says_so(ops: Engine) -> None:
     assert await ops.reprioritize(Q, "nope", 3) == -1

@@ -48,7 +48,7 @@ async def test_reschedule_without_delay_goes_back_to_waiting(
     assert await engine.reschedule(Q, "a", job.token, 0, "") == 1
     assert raw.hget(keys.job("a"), "st") == "waiting"
     assert raw.zcard(keys.delayed) == 0
-    assert (await engine.counts(Q))["waiting"] == 1
+    assert (await engine.counts(Q)).waiting == 1
     assert (await claim_one(engine)).attempt == 1
 
 
@@ -73,7 +73,7 @@ async def test_goes_dead_past_max_reschedules(
     assert "limit 2" in err["message"]
     assert "tk" not in h
     counts = await engine.counts(Q)
-    assert (counts["dead"], counts["waiting"], counts["delayed"], counts["active"]) == (1, 0, 0, 0)
+    assert (counts.dead, counts.waiting, counts.delayed, counts.active) == (1, 0, 0, 0)
 
 
 async def test_zero_max_reschedules_goes_dead_at_once(
@@ -141,7 +141,7 @@ async def test_hold_skips_the_group_until_its_time_while_others_are_served(
     assert raw.zscore(keys.marker, "m") is not None
     assert ("rate_limited", "a1") in events(raw, engine)
     counts = await engine.counts(Q)
-    assert (counts["waiting"], counts["active"]) == (4, 0)
+    assert (counts.waiting, counts.active) == (4, 0)
 
     result = await engine.claim(Q, 10, "w1", 30_000)
     assert [j.id for j in result.jobs] == ["b1", "b2"]
@@ -207,10 +207,9 @@ async def test_hold_counts_as_a_reschedule(
 async def test_a_job_cancelled_while_running_is_not_rescheduled(
     engine: Engine, raw: redis.Redis
 ) -> None:
-    from corral.engine.ops import Ops
 
     await add(engine, new_job("a"))
     job = await claim_one(engine)
-    await Ops(engine).cancel(Q, "a", "ops", "stop it")
+    await engine.cancel(Q, "a", "ops", "stop it")
     assert await engine.reschedule(Q, "a", job.token, 0, "429") == 2
     assert raw.hget(engine.keys(Q).job("a"), "st") == "cancelled"

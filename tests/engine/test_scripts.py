@@ -11,8 +11,8 @@ from redis.exceptions import ResponseError
 from corral.engine import Engine
 from corral.engine.errors import translate
 from corral.engine.keys import QueueKeys
-from corral.engine.redis import enqueue_args
 from corral.engine.scripts import SCRIPT_NAMES, ScriptRunner, link, load_scripts
+from corral.engine.wire import enqueue_args
 from corral.errors import PayloadError, ServerError
 
 from .helpers import Q, add, claim, claim_one, new_job, queue_keys
@@ -82,7 +82,7 @@ async def test_single_call_falls_back_after_script_flush(
     assert raw.hget(keys.job("a"), "st") == "completed"
     raw.script_flush()
     assert await add(engine, new_job("b")) == [True]
-    assert (await engine.counts(Q))["waiting"] == 1
+    assert (await engine.counts(Q)).waiting == 1
 
 
 async def test_pipeline_falls_back_after_script_flush(
@@ -98,7 +98,7 @@ async def test_pipeline_falls_back_after_script_flush(
     assert [j.id for j in result.jobs] == ["b", "c"]
     assert raw.hget(keys.job("a"), "st") == "completed"
     counts = await engine.counts(Q)
-    assert (counts["completed"], counts["active"], counts["waiting"]) == (1, 2, 0)
+    assert (counts.completed, counts.active, counts.waiting) == (1, 2, 0)
     # the re-sent commands ran exactly once each
     assert raw.xlen(keys.events) == 1 + 1  # one "enqueued" for the batch, one "completed"
 
@@ -129,7 +129,7 @@ async def test_bad_job_maps_to_payload_error_after_script_flush(
     raw.script_flush()
     with pytest.raises(PayloadError, match="non-numeric"):
         await add(engine, new_job("x", priority="high"))
-    assert (await engine.counts(Q))["waiting"] == 1
+    assert (await engine.counts(Q)).waiting == 1
 
 
 @pytest.mark.parametrize("flush", [False, True], ids=["cached", "flushed"])
@@ -142,18 +142,16 @@ async def test_bad_job_in_a_pipeline_maps_to_payload_error(
     bad = new_job("", name="n")
     calls = [("enqueue", [keys.meta], [keys.base, *enqueue_args([bad])])]
     with pytest.raises(PayloadError):
-        await engine.runner.run_pipeline(engine.client, calls)
-    assert (await engine.counts(Q))["waiting"] == 1
+        await engine.runner.run_pipeline(calls)
+    assert (await engine.counts(Q)).waiting == 1
 
 
 async def test_other_errors_are_not_swallowed(
     engine: Engine, keys: QueueKeys, raw: redis.Redis
 ) -> None:
     raw.set(keys.meta, "not a hash")
-    runner = ScriptRunner()
+    runner = ScriptRunner(engine.transport)
     with pytest.raises(ServerError, match="WRONGTYPE"):
-        await runner.run(engine.client, "claim", [keys.meta], [keys.base, 1, "w", 1000, 10])
+        await runner.run("claim", [keys.meta], [keys.base, 1, "w", 1000, 10])
     with pytest.raises(ServerError, match="WRONGTYPE"):
-        await runner.run_pipeline(
-            engine.client, [("claim", [keys.meta], [keys.base, 1, "w", 1000, 10])]
-        )
+        await runner.run_pipeline([("claim", [keys.meta], [keys.base, 1, "w", 1000, 10])])

@@ -9,7 +9,7 @@ import redis
 from corral.engine import Engine
 from corral.engine.keys import QueueKeys
 
-from .helpers import Q, add, claim_one, error_json, new_job
+from .helpers import Q, add, claim_one, error, new_job
 
 
 async def test_missing_job_is_none(engine: Engine, keys: QueueKeys, raw: redis.Redis) -> None:
@@ -65,7 +65,7 @@ async def test_ended_jobs_do_not_register(
     c = await claim_one(engine)
     await engine.complete(Q, [(c.id, c.token, "1")])
     x = await claim_one(engine)
-    await engine.fail(Q, x.id, x.token, error_json(), retry_delay_ms=None, reason="fatal")
+    await engine.fail(Q, x.id, x.token, error(), retry_delay_ms=None, reason="fatal")
     assert await engine.watch(Q, "c") == "completed"
     assert await engine.watch(Q, "x") == "dead"
     assert raw.hexists(keys.job("c"), "wt") is False
@@ -86,12 +86,12 @@ async def test_dead_notifies_but_retry_does_not(
     await add(engine, new_job("a"))
     await engine.watch(Q, "a")
     job = await claim_one(engine)
-    await engine.fail(Q, "a", job.token, error_json(), retry_delay_ms=0)
+    await engine.fail(Q, "a", job.token, error(), retry_delay_ms=0)
     assert raw.exists(keys.done("a")) == 0
     assert raw.hget(keys.job("a"), "wt") == "1"  # still waiting for the real end
 
     job = await claim_one(engine)
-    await engine.fail(Q, "a", job.token, error_json(), retry_delay_ms=None, reason="exhausted")
+    await engine.fail(Q, "a", job.token, error(), retry_delay_ms=None, reason="exhausted")
     assert raw.llen(keys.done("a")) == 1
     assert raw.hexists(keys.job("a"), "wt") is False
 

@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture
 async def tapp(server: EmbeddedServer, prefix: str) -> AsyncIterator[App]:
     app = tenant_jobs.app
-    app._engines.clear()  # a previous test's loop is gone
+    app.client.forget()  # a previous test's loop is gone
     app.configure(Settings.from_url(server.url, prefix=prefix))
     async with app:
         yield app
@@ -192,7 +192,7 @@ async def test_workers_do_not_spin_while_everything_is_limited(
 ) -> None:
     srv = fresh_server()
     app = tenant_jobs.app
-    app._engines.clear()
+    app.client.forget()
     app.configure(Settings.from_url(srv.url, prefix=prefix))
     async with app:
         await app.queue("tenants").set_limits(rate=RateLimit(1, timedelta(seconds=3)))

@@ -117,7 +117,7 @@ async def test_promote_retry_remove_priority(app: App) -> None:
             await doomed.result(timeout=10)
     info = await q.get(doomed.id)
     assert len(info.errors) == 2
-    assert info.replays[0]["reason"] == "fatal"
+    assert info.replays[0].reason == "fatal"
     await q.remove(doomed.id)
     with pytest.raises(JobNotFound, match=f"no job {doomed.id} in queue 'q'"):
         await q.remove(doomed.id)
@@ -240,11 +240,9 @@ async def test_cancel_waiting_delayed_group_and_name(app: App) -> None:
     info = await q.get(waiting.id)
     assert info.state == JobState.CANCELLED
     assert info.dead_reason == "cancelled"
-    assert info.cancellation == {
-        "by": "ops@test",
-        "reason": "customer asked",
-        "at": info.cancellation["at"],
-    }
+    assert info.cancellation is not None
+    assert (info.cancellation.by, info.cancellation.reason) == ("ops@test", "customer asked")
+    assert info.cancellation.at is not None
     with pytest.raises(JobFailed, match="cancelled"):
         await waiting.result(timeout=1)
 
@@ -263,7 +261,7 @@ async def test_cancel_waiting_delayed_group_and_name(app: App) -> None:
 @pytest.fixture
 async def ops_app(server: EmbeddedServer, prefix: str) -> AsyncIterator[App]:
     app = ops_jobs.app
-    app._engines.clear()
+    app.client.forget()
     app.configure(Settings.from_url(server.url, prefix=prefix))
     async with app:
         yield app
@@ -307,7 +305,8 @@ async def test_cancel_a_running_job_from_another_process(
         info = await handle.info()
         assert info.state == JobState.CANCELLED
         assert info.cancellation is not None
-        assert info.cancellation["reason"] == "wrong customer"
+        assert info.cancellation is not None
+        assert info.cancellation.reason == "wrong customer"
         assert "wrong customer" in info.errors[-1].message
         assert worker.stats.cancelled == 1
     lines = marker.read_text().split("\n")
@@ -368,7 +367,7 @@ async def test_dead_letters_filter_replay_and_purge(app: App) -> None:
     replayed = await q.get(slow[0].id)
     assert replayed.state == JobState.WAITING
     assert replayed.attempt == 0
-    assert replayed.replays[-1]["by"] == "oncall@test"
+    assert replayed.replays[-1].by == "oncall@test"
     assert len(replayed.errors) == 1  # history kept
 
     assert await dlq.replay_one(bad[0].id, payload={"order": "acme:fixed"})
@@ -377,7 +376,7 @@ async def test_dead_letters_filter_replay_and_purge(app: App) -> None:
         for h in slow:
             with pytest.raises(JobFailed):
                 await h.result(timeout=10)
-    assert (await q.get(bad[0].id)).replays[-1]["edited"] is True
+    assert (await q.get(bad[0].id)).replays[-1].edited is True
     assert await dlq.purge(JobFilter(group="bolt"), dry_run=True) == 4
     assert await dlq.purge(JobFilter(group="bolt")) == 4
     assert await dlq.count() == 5

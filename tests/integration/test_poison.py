@@ -11,8 +11,8 @@ import pytest
 import redis
 
 from corral import App, JobFailed, JobState, Settings
+from corral.definition import PreparedJob
 from corral.embedded import EmbeddedServer
-from corral.jobs import PreparedJob
 from corral.testing import running_worker
 from tests.integration._helpers import NO_RETRY, wait_state
 from tests.jobs import process_jobs

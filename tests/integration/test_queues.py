@@ -195,14 +195,14 @@ async def test_a_full_worker_waits_quietly_past_a_due_delayed_job(
             await gate.wait()
 
     idles = 0
-    original = Worker._idle
+    original = Worker._wait_for_work
 
     async def counting(self: Worker, engine: Any) -> None:
         nonlocal idles
         idles += 1
         await original(self, engine)
 
-    monkeypatch.setattr(Worker, "_idle", counting)
+    monkeypatch.setattr(Worker, "_wait_for_work", counting)
     await hold.enqueue("long")
     await hold.with_options(delay=timedelta(milliseconds=200)).enqueue("later")
     async with running_worker(app, ["busy"], concurrency=1):

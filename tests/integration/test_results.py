@@ -192,11 +192,12 @@ async def test_info_fields(app: App) -> None:
     assert (
         before - timedelta(seconds=2) <= info.created_at <= datetime.now(UTC) + timedelta(seconds=2)
     )
-    assert info.options == {}  # the definition's timeout and retry apply: nothing stored
+    assert info.overrides is None  # the definition's timeout and retry apply: nothing stored
     longer = await shaky.with_options(timeout=timedelta(seconds=30)).enqueue("other")
-    overrides = (await longer.info()).options
-    assert overrides["t"] == 30000
-    assert overrides["b"]["t"] == "fixed"
+    overrides = (await longer.info()).overrides
+    assert overrides is not None
+    assert overrides.timeout == timedelta(seconds=30)
+    assert isinstance(overrides.backoff, Fixed)
     await app.queue("q").remove(longer.id)
 
     async with running_worker(app, ["q"], name="worker-A") as worker:

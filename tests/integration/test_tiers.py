@@ -29,7 +29,7 @@ WEIGHTS = {"critical": 8, "high": 4, "standard": 2, "low": 1}
 @pytest.fixture
 async def tapp(server: EmbeddedServer, prefix: str) -> AsyncIterator[App]:
     app = tier_jobs.app
-    app._engines.clear()  # a previous test's loop is gone
+    app.client.forget()  # a previous test's loop is gone
     app.configure(Settings.from_url(server.url, prefix=prefix))
     async with app:
         yield app

@@ -1,6 +1,6 @@
 """Jobs for the chaos tests, run by real ``corral worker tests.jobs.chaos_jobs:app`` processes.
 
-Handlers append their events to the file named by ``CHAOS_TRACE`` (see ``bench.chaos.trace``)
+Handlers append their events to the file named by ``CHAOS_TRACE`` (see ``harness.chaos.trace``)
 and return the pid of the worker that ran them, so a test can tell which worker's result won.
 ``CHAOS_ROLE`` changes how a worker's handlers behave:
 
@@ -19,8 +19,8 @@ import time
 from datetime import timedelta
 from typing import Literal
 
-from bench.chaos import trace
 from corral import App, Fixed, Retry, RetryPolicy
+from harness.chaos import trace
 
 app = App.from_env()
 

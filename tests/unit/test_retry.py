@@ -4,7 +4,8 @@ from datetime import timedelta
 import pytest
 
 from corral import ConfigError, Custom, Exponential, Fixed, Linear, RetryPolicy
-from corral.retry import apply_jitter, backoff_from_spec
+from corral.engine.schema import decode_backoff, encode_backoff
+from corral.retry import apply_jitter
 
 S = timedelta(seconds=1)
 
@@ -66,8 +67,8 @@ def test_invalid_policies_refused(make: object) -> None:
 
 def test_specs_round_trip() -> None:
     for backoff in (Fixed(S, 0.1), Linear(S, S * 5, 0.2), Exponential(S, 3.0, S * 60, 0.3)):
-        assert backoff_from_spec(backoff.spec()) == backoff
-    assert backoff_from_spec(Custom(lambda a, e: S).spec()) is None
+        assert decode_backoff(encode_backoff(backoff)) == backoff
+    assert decode_backoff(encode_backoff(Custom(lambda a, e: S))) is None
 
 
 def test_should_retry_counts_attempts() -> None:

@@ -27,9 +27,9 @@ from corral.cli._common import (
     short,
     to_plain,
 )
-from corral.engine.ops import LISTABLE
-from corral.filters import JobFilter, JobSummary
-from corral.job import JobInfo
+from corral.engine import LISTABLE
+from corral.filters import JobFilter
+from corral.models import JobInfo, JobSummary
 
 jobs_cli = typer.Typer(help="Find, inspect and act on jobs.", no_args_is_help=True)
 
@@ -102,7 +102,7 @@ def show_job(info: JobInfo, logs: list[str]) -> None:
     if info.cancellation:
         lines.append(f"cancellation {info.cancellation}")
     for r in info.replays:
-        lines.append(f"replayed by {r.get('by')} (was {r.get('reason')})")
+        lines.append(f"replayed by {r.by} (was {r.reason})")
     console.print(Panel(escape("\n".join(lines)), title="job"))
     for err in info.errors:
         console.print(f"[red]attempt {err.attempt}: {escape(err.type)}: {escape(err.message)}[/]")

@@ -6,6 +6,7 @@ Logging handlers are configured here (for the worker) and nowhere else.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import signal
@@ -158,8 +159,8 @@ async def queue_rows(app: App) -> list[dict[str, Any]]:
     engine = await app.engine()
     out = []
     for name in await engine.queues():
-        counts = await engine.counts(name)
-        out.append({"queue": name, **counts, "paused": bool(counts["paused"])})
+        counts = dataclasses.asdict(await engine.counts(name))
+        out.append({"queue": name, **counts})
     return out
 
 

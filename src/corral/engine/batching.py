@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 
-from corral.engine.redis import NewJob
+from corral.engine.wire import NewJob
 
 Store = Callable[[Sequence[NewJob]], Awaitable[list[bool]]]
 MAX_JOBS_PER_CALL = 2000

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from redis.asyncio import Redis
 from redis.exceptions import NoScriptError, ResponseError
 
 from corral.engine.errors import translate
@@ -44,8 +43,6 @@ SCRIPT_NAMES = (
     "drain",
     "clean",
 )
-
-Executor = Redis | Transport
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,9 +94,10 @@ def load_scripts() -> dict[str, Script]:
 
 
 class ScriptRunner:
-    """Runs named scripts over a redis-py client or our pipelined Transport."""
+    """Runs named scripts over our pipelined Transport (every script call goes this way)."""
 
-    def __init__(self, scripts: dict[str, Script] | None = None) -> None:
+    def __init__(self, transport: Transport, scripts: dict[str, Script] | None = None) -> None:
+        self.transport = transport
         self.scripts = scripts or load_scripts()
 
     def _command(self, name: str, keys: list[str], args: list[Any], *, source: bool) -> list[Any]:
@@ -107,39 +105,24 @@ class ScriptRunner:
         head = ["EVAL", script.source] if source else ["EVALSHA", script.sha]
         return [*head, len(keys), *keys, *args]
 
-    async def _send(self, executor: Executor, commands: list[list[Any]]) -> list[Any]:
-        """Replies in order; error replies as exception values (never raised here)."""
-        if isinstance(executor, Transport):
-            return await executor.pipeline(commands)
-        pipe = executor.pipeline(transaction=False)
-        for command in commands:
-            pipe.execute_command(*command)
-        return list(await pipe.execute(raise_on_error=False))
-
-    async def run(self, executor: Executor, name: str, keys: list[str], args: list[Any]) -> Any:
-        if not isinstance(executor, Transport):
-            (result,) = await self.run_pipeline(executor, [(name, keys, args)])
-            return result
-        # one script on our transport: the shortest path (every awaited enqueue takes it)
+    async def run(self, name: str, keys: list[str], args: list[Any]) -> Any:
+        """One script, by the shortest path (every awaited enqueue takes it)."""
         script = self.scripts[name]
-        result = await executor.call(("EVALSHA", script.sha, len(keys), *keys, *args))
+        result = await self.transport.call(("EVALSHA", script.sha, len(keys), *keys, *args))
         if isinstance(result, NoScriptError):
-            result = await executor.call(("EVAL", script.source, len(keys), *keys, *args))
+            result = await self.transport.call(("EVAL", script.source, len(keys), *keys, *args))
         return _checked(result)
 
-    async def run_pipeline(
-        self, executor: Executor, calls: list[tuple[str, list[str], list[Any]]]
-    ) -> list[Any]:
+    async def run_pipeline(self, calls: list[tuple[str, list[str], list[Any]]]) -> list[Any]:
         """Run several scripts in one round trip; NOSCRIPT replies are re-sent with EVAL in order
         (a command that got NOSCRIPT did not run, so re-sending it is safe)."""
         commands = [self._command(n, k, a, source=False) for n, k, a in calls]
-        results = await self._send(executor, commands)
+        results = await self.transport.pipeline(commands)
         for i, result in enumerate(results):
             if isinstance(result, NoScriptError):
                 name, keys, args = calls[i]
-                (results[i],) = await self._send(
-                    executor, [self._command(name, keys, args, source=True)]
-                )
+                command = self._command(name, keys, args, source=True)
+                (results[i],) = await self.transport.pipeline([command])
             _checked(results[i])
         return results
 

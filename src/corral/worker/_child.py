@@ -24,7 +24,7 @@ from typing import Any
 from corral.codec import PayloadCodec, to_json
 from corral.context import JobContext, reset_current, set_current
 from corral.errors import Fatal, RateLimited, Retry
-from corral.worker.outcome import error_type, format_tb, safe_text
+from corral.worker.decisions import error_type, format_tb, safe_text
 
 Handler = tuple[Callable[..., Any], PayloadCodec]
 

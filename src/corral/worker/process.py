@@ -24,7 +24,7 @@ from typing import Any
 from corral.context import JobContext
 from corral.errors import Fatal, RateLimited, Retry
 from corral.worker._child import child_main
-from corral.worker.outcome import timeout_error
+from corral.worker.decisions import timeout_error
 from corral.worker.threads import DaemonThreads
 
 log = logging.getLogger(__name__)

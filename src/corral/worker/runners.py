@@ -9,8 +9,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from corral.context import JobContext, reset_current, set_current
-from corral.jobs import JobFunction
-from corral.worker.outcome import timeout_error
+from corral.definition import JobDefinition
+from corral.worker.decisions import timeout_error
 from corral.worker.process import ProcessPool
 from corral.worker.threads import DaemonThreads
 
@@ -25,11 +25,11 @@ class Runners:
         self._processes_size = processes
         self._processes: ProcessPool | None = None
 
-    def start(self, job_fns: Iterable[JobFunction[Any, Any]]) -> None:
-        """Warm the process pool in the background if any of ``job_fns`` runs in process
+    def start(self, definitions: Iterable[JobDefinition]) -> None:
+        """Warm the process pool in the background if any of ``definitions`` runs in process
         mode, so its children have imported the handlers before they take a job."""
         targets = [
-            (f.fn.__module__, f.fn.__qualname__, f.name) for f in job_fns if f.mode == "process"
+            (d.fn.__module__, d.fn.__qualname__, d.name) for d in definitions if d.mode == "process"
         ]
         if targets:
             self._pool(targets).start()
@@ -41,40 +41,40 @@ class Runners:
 
     async def run(
         self,
-        job_fn: JobFunction[Any, Any],
+        job: JobDefinition,
         payload: str,
         ctx: JobContext,
         timeout: float | None,
     ) -> str:
         """Run the handler; returns the result as JSON. Raises what the handler raised,
-        ``JobTimeout`` past ``timeout``, or a ValidationError if the payload no longer fits."""
-        if job_fn.mode == "process":
-            # Validate here too, so a stale payload is a ValidationError (dead, invalid_payload)
+        ``JobTimeout`` past ``timeout``, or StalePayload if the payload no longer fits."""
+        if job.mode == "process":
+            # Validate here too, so a stale payload is StalePayload (dead, invalid_payload)
             # rather than an ordinary error from the child that would be retried.
-            job_fn.codec.loads(payload)
-            fn = job_fn.fn
+            job.codec.loads(payload)
+            fn = job.fn
             return await self._pool().run(fn.__module__, fn.__qualname__, payload, ctx, timeout)
-        kwargs = job_fn.codec.loads(payload)
-        if job_fn.mode == "async":
+        kwargs = job.codec.loads(payload)
+        if job.mode == "async":
             token = set_current(ctx)
             try:
                 if timeout is None:
-                    result = await job_fn.fn(**kwargs)
+                    result = await job.fn(**kwargs)
                 else:
-                    result = await self._with_timeout(job_fn, kwargs, timeout)
+                    result = await self._with_timeout(job, kwargs, timeout)
             finally:
                 reset_current(token)
         else:
-            result = await self._in_thread(job_fn, kwargs, ctx, timeout)
-        return job_fn.codec.dump_result(result)
+            result = await self._in_thread(job, kwargs, ctx, timeout)
+        return job.codec.dump_result(result)
 
     async def _with_timeout(
-        self, job_fn: JobFunction[Any, Any], kwargs: dict[str, Any], timeout: float
+        self, job: JobDefinition, kwargs: dict[str, Any], timeout: float
     ) -> Any:
         scope = asyncio.timeout(timeout)
         try:
             async with scope:
-                return await job_fn.fn(**kwargs)
+                return await job.fn(**kwargs)
         except TimeoutError:
             if scope.expired():  # ours; a TimeoutError the handler raised stays its own
                 raise timeout_error(timeout) from None
@@ -82,7 +82,7 @@ class Runners:
 
     async def _in_thread(
         self,
-        job_fn: JobFunction[Any, Any],
+        job: JobDefinition,
         kwargs: dict[str, Any],
         ctx: JobContext,
         timeout: float | None,
@@ -94,7 +94,7 @@ class Runners:
         def call() -> Any:
             loop.call_soon_threadsafe(_set_once, started)
             set_current(ctx)
-            return job_fn.fn(**kwargs)
+            return job.fn(**kwargs)
 
         future = self._threads.run(lambda: context.run(call), f"job {ctx.id} ({ctx.name})")
         try:

@@ -20,7 +20,3 @@ class WorkerStats:
     stale: int = 0
     dead_reasons: Counter[str] = field(default_factory=Counter)
     by_job: Counter[str] = field(default_factory=Counter)
-
-    @property
-    def active_total(self) -> int:
-        return self.completed + self.dead

@@ -60,9 +60,6 @@ class Supervisor:
             if child.poll() is None:
                 child.send_signal(signal.SIGTERM)
 
-    def pids(self) -> list[int]:
-        return [c.pid for c in self._children.values() if c.poll() is None]
-
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)

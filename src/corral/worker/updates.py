@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from corral.codec import to_json
-from corral.engine import Claimed, Engine
+from corral.engine import Claimed
+from corral.engine.ports import WorkerEngine
 from corral.errors import CorralError
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ class Updates:
 
     def __init__(
         self,
-        engine: Engine,
+        engine: WorkerEngine,
         queue: str,
         job: Claimed,
         background: set[asyncio.Task[Any]],

@@ -1,11 +1,11 @@
-"""Pure data about jobs: states, priorities, per-call options and the read model."""
+"""Per-call job options and the rules for ids, groups and priorities (pure data)."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
-from enum import IntEnum, StrEnum
+from enum import IntEnum
 from typing import Any
 
 from corral.errors import ConfigError
@@ -14,32 +14,6 @@ from corral.retry import RetryPolicy
 JOB_ID_RE = re.compile(r"^[A-Za-z0-9_.:@/\-]{1,128}$")
 GROUP_MAX_LEN = 128
 PRIORITY_MIN, PRIORITY_MAX = 0, 2000
-
-
-class JobState(StrEnum):
-    WAITING = "waiting"
-    DELAYED = "delayed"
-    ACTIVE = "active"
-    COMPLETED = "completed"
-    DEAD = "dead"
-    CANCELLED = "cancelled"
-
-    @property
-    def terminal(self) -> bool:
-        return self in (JobState.COMPLETED, JobState.DEAD, JobState.CANCELLED)
-
-
-class DeadReason(StrEnum):
-    """Why a job landed in the dead-letter set."""
-
-    EXHAUSTED = "exhausted"
-    FATAL = "fatal"
-    STALLED = "stalled"
-    RESCHEDULED_TOO_OFTEN = "rescheduled_too_often"
-    UNKNOWN_JOB = "unknown_job"
-    INVALID_PAYLOAD = "invalid_payload"
-    MALFORMED = "malformed"
-    CANCELLED = "cancelled"
 
 
 class Priority(IntEnum):
@@ -76,7 +50,6 @@ class JobOptions:
     delay: timedelta | None = None
     run_at: datetime | None = None
     job_id: str | None = None
-    group: str | None = None
     timeout: timedelta | None = None
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     max_reschedules: int = 25
@@ -91,8 +64,6 @@ class JobOptions:
             )
         if self.job_id is not None:
             check_job_id(self.job_id)
-        if self.group is not None:
-            check_group(self.group)
         if self.timeout is not None and self.timeout <= timedelta(0):
             raise ConfigError(f"timeout must be positive, got {self.timeout}")
         if self.max_reschedules < 0 or self.max_stalls < 0:
@@ -115,47 +86,3 @@ class JobOptions:
         if "run_at" in changes and changes["run_at"] is not None:
             changes.setdefault("delay", None)
         return replace(self, **changes)
-
-
-@dataclass(frozen=True, slots=True)
-class ErrorRecord:
-    """One failed attempt, as kept in the job's history."""
-
-    attempt: int
-    type: str
-    message: str
-    traceback: str
-    at: datetime | None
-    worker: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class JobInfo:
-    """A snapshot of one job as stored in Redis (read model; no I/O)."""
-
-    id: str
-    queue: str
-    name: str
-    state: JobState
-    payload: Any
-    group: str | None
-    priority: int
-    attempt: int
-    max_attempts: int
-    created_at: datetime | None
-    started_at: datetime | None
-    finished_at: datetime | None
-    progress: Any
-    result: Any
-    errors: list[ErrorRecord]
-    dead_reason: str | None
-    worker: str | None  # running it; once it ended, the one that ran its last attempt
-    reschedules: int
-    stalls: int
-    options: dict[str, Any]
-    cancellation: dict[str, Any] | None = None
-    replays: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def last_error(self) -> ErrorRecord | None:
-        return self.errors[-1] if self.errors else None

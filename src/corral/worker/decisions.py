@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import time
 import traceback
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
-from corral.codec import to_json
 from corral.errors import Fatal, JobTimeout
-from corral.job import DeadReason
-from corral.retry import Backoff, RetryPolicy, backoff_from_spec
+from corral.models import DeadReason, ErrorRecord
+from corral.retry import Backoff, RetryPolicy
 
 
 def safe_text(value: Any, limit: int = 4000) -> str:
@@ -40,34 +39,21 @@ def format_tb(exc: BaseException, limit: int = 16000) -> str:
     return text[-limit:]
 
 
-def error_json(
-    *,
-    type_name: str,
-    message: str,
-    tb: str,
-    attempt: int,
-    worker: str,
-) -> str:
-    return to_json(
-        {
-            "type": type_name,
-            "message": message,
-            "traceback": tb,
-            "attempt": attempt,
-            "at": int(time.time() * 1000),
-            "worker": worker,
-        }
-    )
-
-
-def exception_json(exc: BaseException, attempt: int, worker: str) -> str:
-    return error_json(
-        type_name=error_type(exc),
-        message=safe_text(exc),
-        tb=format_tb(exc),
+def error_record(exc: BaseException, attempt: int, worker: str) -> ErrorRecord:
+    """What a failed attempt leaves in the job's history."""
+    return ErrorRecord(
         attempt=attempt,
+        type=error_type(exc),
+        message=safe_text(exc),
+        traceback=format_tb(exc),
+        at=datetime.now(UTC),
         worker=worker,
     )
+
+
+def plain_error(type_name: str, message: str, attempt: int, worker: str) -> ErrorRecord:
+    """An error that is no exception (a cancellation, a job nobody knows)."""
+    return ErrorRecord(attempt, type_name, message, "", datetime.now(UTC), worker)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,22 +65,15 @@ class Decision:
 
 
 def decide(
-    exc: BaseException,
-    attempt: int,
-    max_attempts: int,
-    options: dict[str, Any],
-    definition_backoff: Backoff | None,
+    exc: BaseException, attempt: int, max_attempts: int, backoff: Backoff | None
 ) -> Decision:
-    """Retry with backoff, or dead: Fatal never retries; attempts are bounded by max_attempts."""
+    """Retry with backoff, or dead: Fatal never retries; attempts are bounded by max_attempts.
+    ``backoff`` is the job's own if it carries one, else its definition's."""
     if isinstance(exc, Fatal):
         return Decision(None, DeadReason.FATAL)
     if attempt >= max_attempts:
         return Decision(None, DeadReason.EXHAUSTED)
-    spec = options.get("b")
-    backoff = backoff_from_spec(spec) if isinstance(spec, dict) else None
-    if backoff is None:
-        backoff = definition_backoff or RetryPolicy().backoff
-    wait = backoff.delay(attempt, exc)
+    wait = (backoff or RetryPolicy().backoff).delay(attempt, exc)
     return Decision(int(wait.total_seconds() * 1000), "")
 
 

@@ -1,0 +1,186 @@
+"""The read models: what the engine hands up about jobs, queues and groups (pure data).
+
+The engine decodes Redis's field codes into these once (``engine/schema.py``); nothing above
+the engine sees a hash, a field code or a script's integer reply.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from corral.groups import RateLimit
+from corral.retry import Backoff
+
+
+class JobState(StrEnum):
+    WAITING = "waiting"
+    DELAYED = "delayed"
+    ACTIVE = "active"
+    COMPLETED = "completed"
+    DEAD = "dead"
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (JobState.COMPLETED, JobState.DEAD, JobState.CANCELLED)
+
+
+class DeadReason(StrEnum):
+    """Why a job landed in the dead-letter set."""
+
+    EXHAUSTED = "exhausted"
+    FATAL = "fatal"
+    STALLED = "stalled"
+    RESCHEDULED_TOO_OFTEN = "rescheduled_too_often"
+    UNKNOWN_JOB = "unknown_job"
+    INVALID_PAYLOAD = "invalid_payload"
+    MALFORMED = "malformed"
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True, slots=True)
+class JobOverrides:
+    """Options a job carries apart from its definition's, when they differ (most jobs carry
+    none: the definition's apply). ``timeout`` None means no timeout; ``backoff`` None means the
+    definition's (a ``Custom`` backoff is a function only the definition holds)."""
+
+    timeout: timedelta | None = None
+    backoff: Backoff | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorRecord:
+    """One failed attempt, as kept in the job's history."""
+
+    attempt: int
+    type: str
+    message: str
+    traceback: str
+    at: datetime | None
+    worker: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Cancellation:
+    """Who asked for a job to be cancelled, when and why."""
+
+    by: str
+    reason: str
+    at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Replay:
+    """One replay of a dead job: who sent it back, when, why it had died, with an edit or not."""
+
+    by: str
+    at: datetime | None
+    reason: str
+    edited: bool
+
+
+@dataclass(frozen=True, slots=True)
+class JobInfo:
+    """A snapshot of one job as stored in Redis (read model; no I/O)."""
+
+    id: str
+    queue: str
+    name: str
+    state: JobState
+    payload: Any
+    group: str | None
+    priority: int
+    attempt: int
+    max_attempts: int
+    created_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    progress: Any
+    result: Any
+    errors: list[ErrorRecord]
+    dead_reason: str | None
+    worker: str | None  # running it; once it ended, the one that ran its last attempt
+    reschedules: int
+    stalls: int
+    overrides: JobOverrides | None = None  # None: the definition's options apply
+    cancellation: Cancellation | None = None
+    replays: list[Replay] = field(default_factory=list)
+
+    @property
+    def last_error(self) -> ErrorRecord | None:
+        return self.errors[-1] if self.errors else None
+
+
+@dataclass(frozen=True, slots=True)
+class JobSummary:
+    """The fields a listing shows; ``Queue.get`` gives everything else."""
+
+    id: str
+    name: str
+    state: str
+    group: str | None
+    priority: int
+    attempt: int
+    max_attempts: int
+    created_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    error_type: str | None
+    error_message: str | None
+    dead_reason: str | None
+    worker: str | None
+    reschedules: int
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name in self.__slots__:
+            value = getattr(self, name)
+            out[name] = value.isoformat() if isinstance(value, datetime) else value
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class QueueCounts:
+    queue: str
+    waiting: int
+    delayed: int
+    active: int
+    completed: int
+    dead: int
+    paused: bool
+    completed_trimmed: int
+    dead_trimmed: int
+
+    @property
+    def pending(self) -> int:
+        return self.waiting + self.delayed + self.active
+
+
+@dataclass(frozen=True, slots=True)
+class GroupState:
+    """One group of a queue, as a snapshot."""
+
+    group: str
+    waiting: int
+    active: int
+    paused: bool
+    limited_until: datetime | None
+    ready: bool
+    concurrency: int | None
+    rate: RateLimit | None
+    weight: float | None
+
+    @property
+    def state(self) -> str:
+        if self.paused:
+            return "paused"
+        if self.limited_until is not None:
+            return "limited"
+        if self.ready:
+            return "ready"
+        if self.waiting and self.concurrency is not None and self.active >= self.concurrency:
+            return "at-capacity"
+        return "idle" if not self.waiting else "waiting"

@@ -1,0 +1,105 @@
+"""What the handles on one queue share (``Queue``, ``Group``, ``DeadLetters``): the client, the
+queue's name, the job registry (to validate edited payloads), the check that the queue exists,
+and the listing and search every one of them offers."""
+
+from __future__ import annotations
+
+import getpass
+import socket
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from corral.client import Client
+from corral.definition import JobFunction
+from corral.engine import LISTABLE, Engine
+from corral.engine.keys import check_queue_name
+from corral.errors import ConfigError, JobNotFound, QueueNotFound
+from corral.filters import JobFilter
+from corral.models import JobSummary
+
+
+def operator() -> str:
+    """Who is acting, for audit records: ``user@host``."""
+    try:
+        user = getpass.getuser()
+    except Exception:
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+class QueueScope:
+    """One queue of one client."""
+
+    def __init__(
+        self,
+        client: Client,
+        name: str,
+        registry: Mapping[str, JobFunction[Any, Any]] | None = None,
+    ) -> None:
+        self.client = client
+        self.name = check_queue_name(name)
+        self.registry: Mapping[str, JobFunction[Any, Any]] = registry or {}
+
+    async def _existing(self) -> Engine:
+        """The engine, once the queue is known to exist: operations on a name nobody enqueued
+        to are refused (a typo must not pause or drain a phantom queue)."""
+        engine = await self.client.engine()
+        if not await engine.queue_exists(self.name):
+            raise QueueNotFound(self.name, await engine.queues())
+        return engine
+
+    async def exists(self) -> bool:
+        return await (await self.client.engine()).queue_exists(self.name)
+
+    async def create(self) -> None:
+        """Declare the queue before any job is enqueued to it (idempotent); configuring it
+        (limits, retention, events) declares it too."""
+        await (await self.client.engine()).register_queue(self.name)
+
+    def _missing(self, job_id: str) -> JobNotFound:
+        return JobNotFound(f"no job {job_id} in queue {self.name!r}")
+
+    async def jobs(
+        self, state: str, *, offset: int = 0, limit: int = 50, newest_first: bool = True
+    ) -> list[JobSummary]:
+        """One page of jobs in a state (waiting, delayed, active, completed, dead)."""
+        if state not in LISTABLE:
+            raise ConfigError(f"state must be one of {', '.join(LISTABLE)}, got {state!r}")
+        engine = await self._existing()
+        ids = await engine.list_ids(self.name, state, offset, limit, newest_first)
+        return await engine.summaries(self.name, ids)
+
+    async def find(
+        self,
+        where: JobFilter,
+        *,
+        states: Sequence[str] = LISTABLE,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[JobSummary]:
+        """Jobs matching ``where`` in the given states (a scan in bounded batches), paged."""
+        engine = await self._existing()
+        found: list[JobSummary] = []
+        skipped = 0
+        for state in states:
+            async for batch in engine.scan_state(self.name, state):
+                for job in batch:
+                    if not where.matches(job):
+                        continue
+                    if skipped < offset:
+                        skipped += 1
+                        continue
+                    found.append(job)
+                    if len(found) >= limit:
+                        return found
+        return found
+
+    async def matching_ids(self, where: JobFilter | None, states: Sequence[str]) -> list[str]:
+        """Ids of every job in ``states`` matching ``where`` (all when None), snapshot first:
+        bulk actions act on what matched when they began."""
+        engine = await self._existing()
+        ids: list[str] = []
+        for state in states:
+            async for batch in engine.scan_state(self.name, state):
+                ids += [job.id for job in batch if where is None or where.matches(job)]
+        return ids

@@ -1,0 +1,221 @@
+"""Recording what became of each attempt: completed (acknowledged in batches with the next
+claim), failed (retry or dead), rescheduled, handed back (a job nobody here knows), cancelled,
+or released at shutdown. Every write is fenced by the job's token, so retrying it through a
+Redis outage is safe."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
+
+from corral.engine import Claimed
+from corral.engine.outcomes import Deferred, Rescheduled
+from corral.engine.ports import WorkerEngine
+from corral.errors import ConnectionLost, CorralError, RateLimited, Retry
+from corral.models import DeadReason, ErrorRecord
+from corral.retry import Backoff
+from corral.worker.decisions import decide, error_record, plain_error
+from corral.worker.process import RemoteError
+from corral.worker.running import Running
+from corral.worker.stats import WorkerStats
+
+log = logging.getLogger(__name__)
+
+PERSIST_FOR_S = 120.0
+UNKNOWN_FIRST_DELAY_MS = 1000
+T = TypeVar("T")
+Done = tuple[str, str, str]  # job id, token, result JSON
+
+
+class Recorder:
+    """One worker's outcome writes, and its completed jobs waiting to be acknowledged."""
+
+    def __init__(
+        self, worker_id: str, stats: WorkerStats, force: asyncio.Event, unknown_grace_ms: int
+    ) -> None:
+        self.worker_id = worker_id
+        self.stats = stats
+        self._force = force
+        self.unknown_grace_ms = unknown_grace_ms
+        self._done: dict[str, list[Done]] = {}
+        self._unknown_names: set[str] = set()  # job names warned about, once each
+
+    # -- completed jobs, acknowledged by the next pass (or the flush) ---------------------------
+
+    def completed(self, queue: str, job: Claimed, result_json: str) -> None:
+        self._done.setdefault(queue, []).append((job.id, job.token, result_json))
+
+    def take(self, queue: str) -> list[Done]:
+        return self._done.pop(queue, [])
+
+    def restore(self, queue: str, done: list[Done]) -> None:
+        """Put back acknowledgements whose call failed, for the next pass."""
+        self._done.setdefault(queue, [])[:0] = done
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._done)
+
+    def has(self, queue: str) -> bool:
+        return queue in self._done
+
+    def acknowledged(self, done: Sequence[Done], flags: Sequence[bool]) -> None:
+        completed = sum(flags)
+        self.stats.completed += completed
+        if completed < len(flags):
+            for (job_id, _, _), ok in zip(done, flags, strict=True):
+                if not ok:
+                    self.stats.stale += 1
+                    log.warning("job %s: late result discarded (lease was lost)", job_id)
+
+    async def flush(self, engine: WorkerEngine) -> None:
+        while self._done:
+            queue, done = self._done.popitem()
+            try:
+                flags = await engine.complete(queue, done)
+            except CorralError as exc:
+                log.error("could not acknowledge %d job(s) on %s: %s", len(done), queue, exc)
+                return
+            self.acknowledged(done, flags)
+
+    # -- other outcomes -------------------------------------------------------------------------
+
+    async def persist(self, write: Callable[[], Awaitable[T]]) -> T:
+        """Retry an outcome write through a Redis outage. Retrying is safe: the write is fenced
+        by the job's token. After PERSIST_FOR the job is left to the reaper (run again)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + PERSIST_FOR_S
+        pause = 0.1
+        while True:
+            try:
+                return await write()
+            except ConnectionLost:
+                if loop.time() > deadline or self._force.is_set():
+                    raise
+                log.warning("Redis unreachable; retrying a job outcome in %.1fs", pause)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 2.0)
+
+    async def failed(
+        self, engine: WorkerEngine, queue: str, job: Claimed, exc: BaseException, backoff: Backoff
+    ) -> None:
+        """A failed attempt: retry with the job's backoff (its own, else ``backoff``, the
+        definition's) or dead when attempts are used up or it was Fatal."""
+        self.stats.failed_attempts += 1
+        if isinstance(exc, RemoteError):
+            error = ErrorRecord(
+                job.attempt, exc.type_name, str(exc), exc.remote_traceback, None, self.worker_id
+            )
+        else:
+            error = error_record(exc, job.attempt, self.worker_id)
+        own = job.overrides.backoff if job.overrides is not None else None
+        decision = decide(exc, job.attempt, job.max_attempts, own or backoff)
+        ok = await self.persist(
+            lambda: engine.fail(
+                queue,
+                job.id,
+                job.token,
+                error,
+                retry_delay_ms=decision.retry_ms,
+                reason=decision.reason,
+            )
+        )
+        if not ok:
+            self.stats.stale += 1
+            log.warning("job %s: failure not recorded, the lease was lost", job.id)
+        elif decision.retry_ms is None:
+            self.stats.dead += 1
+            self.stats.dead_reasons[decision.reason] += 1
+            log.info("job %s (%s) is dead: %s", job.id, job.name, decision.reason)
+        else:
+            self.stats.retried += 1
+
+    async def rescheduled(self, engine: WorkerEngine, queue: str, job: Claimed, exc: Retry) -> None:
+        """The handler asked to run again later (``Retry``), or to hold its group back
+        (``RateLimited``): not a failed attempt."""
+        delay_ms = int(exc.delay.total_seconds() * 1000)
+        hold_ms = delay_ms if isinstance(exc, RateLimited) else 0
+        outcome = await self.persist(
+            lambda: engine.reschedule(
+                queue, job.id, job.token, 0 if hold_ms else delay_ms, str(exc), hold_ms
+            )
+        )
+        if outcome is Rescheduled.RESCHEDULED:
+            self.stats.rescheduled += 1
+        elif outcome is Rescheduled.DEAD:
+            self.stats.dead += 1
+            self.stats.dead_reasons[DeadReason.RESCHEDULED_TOO_OFTEN] += 1
+        else:
+            self.stats.stale += 1
+            log.warning("job %s: retry not recorded, the lease was lost", job.id)
+
+    async def unknown(self, engine: WorkerEngine, queue: str, job: Claimed) -> None:
+        """A job this worker's App does not define: hand it back for a worker that does (new
+        producers deploy before new workers); dead ``unknown_job`` once the grace is over."""
+        grace_s = self.unknown_grace_ms / 1000
+        msg = f"no worker registered a job named {job.name!r} within {grace_s:g}s"
+        error = plain_error("UnknownJob", msg, 0, self.worker_id)
+        outcome = await self.persist(
+            lambda: engine.defer(
+                queue, job.id, job.token, UNKNOWN_FIRST_DELAY_MS, self.unknown_grace_ms, error
+            )
+        )
+        if outcome is Deferred.DEFERRED:
+            self.stats.deferred += 1
+            if job.name not in self._unknown_names:
+                self._unknown_names.add(job.name)
+                log.warning(
+                    "job %s: no job named %r in this App; handed back for a worker that has it "
+                    "(dead after %gs)",
+                    job.id,
+                    job.name,
+                    grace_s,
+                )
+        elif outcome is Deferred.DEAD:
+            self.stats.dead += 1
+            self.stats.dead_reasons[DeadReason.UNKNOWN_JOB] += 1
+            log.warning("job %s is dead (%s): %s", job.id, DeadReason.UNKNOWN_JOB, msg)
+
+    async def dead(
+        self,
+        engine: WorkerEngine,
+        queue: str,
+        job: Claimed,
+        type_name: str,
+        message: str,
+        reason: str,
+    ) -> None:
+        """A job that cannot run at all: straight to the dead set with a readable reason."""
+        error = plain_error(type_name, message, job.attempt, self.worker_id)
+        dead = await self.persist(
+            lambda: engine.fail(queue, job.id, job.token, error, retry_delay_ms=None, reason=reason)
+        )
+        if dead:
+            self.stats.dead += 1
+            self.stats.dead_reasons[reason] += 1
+            log.warning("job %s is dead (%s): %s", job.id, reason, message)
+
+    async def cancelled(self, engine: WorkerEngine, queue: str, job: Claimed) -> None:
+        """A running job stopped because its cancellation was asked: it ends cancelled."""
+        asked = await self.persist(lambda: engine.cancellation(queue, job.id))
+        who, why = (asked.by, asked.reason) if asked is not None else ("?", "")
+        message = f"cancelled while running by {who}" + (f": {why}" if why else "")
+        error = plain_error("Cancelled", message, job.attempt, self.worker_id)
+        reason = DeadReason.CANCELLED
+        if await self.persist(
+            lambda: engine.fail(queue, job.id, job.token, error, retry_delay_ms=None, reason=reason)
+        ):
+            self.stats.cancelled += 1
+
+    async def release(self, engine: WorkerEngine, runs: Sequence[Running]) -> None:
+        """Hand jobs still running at the end of shutdown back to waiting (not counted)."""
+        by_queue: dict[str, list[tuple[str, str]]] = {}
+        for run in runs:
+            by_queue.setdefault(run.queue, []).append((run.job.id, run.job.token))
+        for queue, items in by_queue.items():
+            try:
+                self.stats.released += await engine.release(queue, items)
+            except CorralError as exc:
+                log.error("could not hand back %d job(s) on %s: %s", len(items), queue, exc)

@@ -1,0 +1,24 @@
+"""A job this worker is running: what the fetch loop, the outcome recorder and the lease keeper
+share about it."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from corral.context import JobContext
+from corral.engine import Claimed
+
+
+@dataclass(slots=True)
+class Running:
+    queue: str
+    job: Claimed
+    ctx: JobContext
+    task: asyncio.Task[None]
+    cancel_requested: bool = False
+
+    def stop(self) -> None:
+        """End this attempt here: the handler sees ``cancelled`` and its task is cancelled."""
+        self.ctx.cancelled = True
+        self.task.cancel()
