@@ -20,6 +20,10 @@ Two sources, so that N workers never each scan Redis and totals survive restarts
   queue's ``meta`` hash, so they count every job whichever process moved it, and survive
   restarts of workers and of the exporter.
 
+For the exporter: create each worker counter's series at 0 for the queues a worker serves when
+it starts (and its job names and outcomes, all bounded). A series that first appears at 1 loses
+that increment to ``rate()`` and ``increase()``, and the lease-expiry alert counts single events.
+
 Labels: ``queue``, ``name`` (job name), ``outcome``, ``state``; job names and queues are
 defined in code, so they are bounded. A tenant label (``group``) is opt-in on the two families
 where per-tenant numbers answer a real question (who fails, who waits), and even then only the
