@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from corral.job import JobState
+from corral.models import JobState
 from corral.metrics import catalogue
 from corral.metrics.catalogue import (
     ALLOWED_LABELS,

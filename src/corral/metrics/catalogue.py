@@ -39,7 +39,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Literal
 
-from corral.job import JobState
+from corral.models import JobState
 
 
 class Kind(StrEnum):
