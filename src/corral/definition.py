@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any, Generic, Literal, ParamSpec, Self, TypeVar
@@ -53,11 +53,11 @@ class JobDefinition:
     options: JobOptions  # the defaults of every enqueue
     group: GroupSpec
     codec: PayloadCodec
+    timeout_s: float | None = field(init=False)  # read for every job a worker runs
 
-    @property
-    def timeout_s(self) -> float | None:
+    def __post_init__(self) -> None:
         timeout = self.options.timeout
-        return None if timeout is None else timeout.total_seconds()
+        object.__setattr__(self, "timeout_s", None if timeout is None else timeout.total_seconds())
 
     def spec(self, options: JobOptions) -> JobSpec:
         """What every job enqueued with ``options`` shares (made once per set of options).

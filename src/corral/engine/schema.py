@@ -103,10 +103,8 @@ transition in the capped events stream)."""
 def number(value: Any, default: int = 0) -> int:
     """A counter as a hash holds it: a missing or garbled value (a malformed job, a field
     written by hand as "3.0") reads as ``default`` rather than failing the read."""
-    if value is None or value == "":
-        return default
     try:
-        return int(value)
+        return int(value)  # the common case first: it is read for every claimed job
     except (TypeError, ValueError):
         try:
             return int(float(value))

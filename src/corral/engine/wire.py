@@ -114,7 +114,7 @@ def parse_claim(raw: list[Any], overrides: Callable[[str], JobOverrides | None])
                 payload,
                 int(attempt),
                 number(max_attempts),
-                overrides(options),
+                None if options == "{}" else overrides(options),  # most jobs carry none
                 token,
                 raw[i + 1],
                 number(reschedules),

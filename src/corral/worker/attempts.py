@@ -38,6 +38,7 @@ class Attempts:
         self._registry = registry
         self._runners = runners
         self._recorder = recorder
+        self._done = recorder.done
         self._running = running
         self.stats = stats
         self._wake = finished  # set whenever a job ends: the fetch loop has a free slot
@@ -112,4 +113,4 @@ class Attempts:
             return
         if ctx.cancelled:
             return
-        self._recorder.completed(queue, job, result)
+        self._done.setdefault(queue, []).append((job.id, job.token, result))

@@ -39,27 +39,26 @@ class Recorder:
         self.stats = stats
         self._force = force
         self.unknown_grace_ms = unknown_grace_ms
-        self._done: dict[str, list[Done]] = {}
+        # completed jobs per queue, acknowledged with the next claim: appended to directly by
+        # whoever ran them (a call per job is a cost a drain feels)
+        self.done: dict[str, list[Done]] = {}
         self._unknown_names: set[str] = set()  # job names warned about, once each
 
     # -- completed jobs, acknowledged by the next pass (or the flush) ---------------------------
 
-    def completed(self, queue: str, job: Claimed, result_json: str) -> None:
-        self._done.setdefault(queue, []).append((job.id, job.token, result_json))
-
     def take(self, queue: str) -> list[Done]:
-        return self._done.pop(queue, [])
+        return self.done.pop(queue, [])
 
     def restore(self, queue: str, done: list[Done]) -> None:
         """Put back acknowledgements whose call failed, for the next pass."""
-        self._done.setdefault(queue, [])[:0] = done
+        self.done.setdefault(queue, [])[:0] = done
 
     @property
     def pending(self) -> bool:
-        return bool(self._done)
+        return bool(self.done)
 
     def has(self, queue: str) -> bool:
-        return queue in self._done
+        return queue in self.done
 
     def acknowledged(self, done: Sequence[Done], flags: Sequence[bool]) -> None:
         completed = sum(flags)
@@ -71,8 +70,8 @@ class Recorder:
                     log.warning("job %s: late result discarded (lease was lost)", job_id)
 
     async def flush(self, engine: WorkerEngine) -> None:
-        while self._done:
-            queue, done = self._done.popitem()
+        while self.done:
+            queue, done = self.done.popitem()
             try:
                 flags = await engine.complete(queue, done)
             except CorralError as exc:
