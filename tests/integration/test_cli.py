@@ -100,6 +100,7 @@ async def test_info_json_lists_counts(server: EmbeddedServer, prefix: str, proje
         (["worker", "shopjobs:app"], {"CORRAL_REDIS_URL": "http://nope"}, "CORRAL_REDIS_URL"),
         (["info"], {"CORRAL_REDIS_URL": "", "CORRAL_EMBEDDED": "0"}, "embedded server is refused"),
         (["info"], {"CORRAL_EMBEDDED": "maybe"}, "CORRAL_EMBEDDED"),
+        (["info"], {"CORRAL_LEASE_MS": "10"}, "must be at least 200 ms, got 10 ms"),
     ],
 )
 def test_usage_errors_exit_2_with_a_message(
