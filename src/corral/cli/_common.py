@@ -6,7 +6,6 @@ Exit codes (the table in docs/operations.md): see :class:`Exit`.
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import json
 import os
 import sys
@@ -22,6 +21,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from corral.app import App
+from corral.cli._target import load_app
 from corral.errors import (
     ConfigError,
     ConnectionLost,
@@ -113,23 +113,6 @@ def make_filter(
         since=parse_when(since) if since else None,
         until=parse_when(until) if until else None,
     )
-
-
-def load_app(target: str) -> App:
-    """Import ``module:attribute`` (the current directory is importable) and return the App."""
-    module_name, _, attr = target.partition(":")
-    if not module_name or not attr:
-        raise ConfigError(f"expected MODULE:APP (e.g. myapp.jobs:app), got {target!r}")
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ConfigError(f"cannot import {module_name!r}: {exc}") from exc
-    app = getattr(module, attr, None)
-    if not isinstance(app, App):
-        raise ConfigError(f"{target!r} is not a corral.App (got {type(app).__name__})")
-    return app
 
 
 def ops_app(url: str | None, app_target: str | None = None) -> App:

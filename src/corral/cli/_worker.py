@@ -23,11 +23,11 @@ from corral.cli._common import (
     console,
     err_console,
     fail_with,
-    load_app,
     ops_app,
     print_json,
     run,
 )
+from corral.cli._target import load_app
 from corral.errors import ConfigError, CorralError
 from corral.loop import run as run_loop
 from corral.settings import ENV_REDIS_URL, Settings
