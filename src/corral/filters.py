@@ -40,12 +40,19 @@ class JobSummary:
     dead_reason: str | None
     worker: str | None
     reschedules: int
+    error_types: tuple[str, ...] = ()  # the last error's class chain, most specific first
 
     @classmethod
     def from_fields(cls, raw: dict[str, str]) -> JobSummary:
         err = from_json(raw.get("le"), {})
         if not isinstance(err, dict):
             err = {}
+        kind = err.get("type")
+        chain = err.get("mro")
+        if isinstance(chain, list) and chain:
+            types = tuple(str(t) for t in chain)
+        else:  # written before records carried the chain, or not an exception (UnknownJob)
+            types = (str(kind),) if kind else ()
         return cls(
             id=raw["id"],
             name=raw.get("n", ""),
@@ -57,25 +64,35 @@ class JobSummary:
             created_at=from_epoch_ms(raw.get("ct")),
             started_at=from_epoch_ms(raw.get("sa")),
             finished_at=from_epoch_ms(raw.get("fa")),
-            error_type=err.get("type"),
+            error_type=kind,
             error_message=err.get("message"),
             dead_reason=raw.get("dr"),
             worker=raw.get("wk"),
             reschedules=int_field(raw.get("rs")),
+            error_types=types,
         )
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for name in self.__slots__:
             value = getattr(self, name)
-            out[name] = value.isoformat() if isinstance(value, datetime) else value
+            if isinstance(value, datetime):
+                value = value.isoformat()
+            elif isinstance(value, tuple):
+                value = list(value)
+            out[name] = value
         return out
 
 
 @dataclass(frozen=True, slots=True)
 class JobFilter:
     """What to match; every given field must match. ``since``/``until`` bound the time the job
-    finished (ended jobs) or was created (others)."""
+    finished (ended jobs) or was created (others).
+
+    ``error_type`` matches the last error's class or any class it derives from
+    (``TimeoutError`` finds Corral's ``JobTimeout`` and ``httpx.ReadTimeout`` alike), by its
+    recorded name (``httpx.ReadTimeout``) or the name alone (``ReadTimeout``).
+    ``error_message`` is a case-insensitive substring of the last error's message."""
 
     name: str | None = None
     group: str | None = None
@@ -83,6 +100,7 @@ class JobFilter:
     error_type: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    error_message: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("since", "until"):
@@ -103,10 +121,14 @@ class JobFilter:
             return False
         if self.id_prefix is not None and not job.id.startswith(self.id_prefix):
             return False
-        if self.error_type is not None:
-            et = job.error_type or ""
-            if et != self.error_type and et.rsplit(".", 1)[-1] != self.error_type:
-                return False
+        if self.error_type is not None and not any(
+            t == self.error_type or t.rsplit(".", 1)[-1] == self.error_type for t in job.error_types
+        ):
+            return False
+        if self.error_message is not None and (
+            self.error_message.casefold() not in (job.error_message or "").casefold()
+        ):
+            return False
         when = job.finished_at or job.created_at
         if self.since is not None and (when is None or when < self.since):
             return False

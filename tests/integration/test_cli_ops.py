@@ -3,19 +3,15 @@ every read command's --json is parsed, destructive commands confirm, exit codes 
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from corral import App, Fatal, JobFailed, RetryPolicy
 from corral.embedded import EmbeddedServer
 from corral.testing import running_worker
+from tests.integration._cli import Cli
 
 JOBS_MODULE = """
 from corral import App, Fatal, RetryPolicy
@@ -30,29 +26,8 @@ async def sync_order(order: str, amount: int = 0) -> str:
 
 
 @pytest.fixture
-def cli(server: EmbeddedServer, prefix: str, tmp_path: Path):  # type: ignore[no-untyped-def]
-    env = {**os.environ, "CORRAL_REDIS_URL": server.url, "CORRAL_PREFIX": prefix}
-    (tmp_path / "shopapp.py").write_text(JOBS_MODULE)
-    bare = tmp_path / "ops-box"  # an ops machine: no job code here
-    bare.mkdir()
-
-    def run(*args: str, cwd: Path = bare, code: int = 0) -> Any:
-        proc = subprocess.run(
-            [sys.executable, "-m", "corral", *args],
-            env=env,
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            stdin=subprocess.DEVNULL,
-        )
-        assert proc.returncode == code, f"{args}: {proc.returncode} {proc.stdout} {proc.stderr}"
-        if "--json" in args and code == 0:
-            return json.loads(proc.stdout)
-        return proc
-
-    run.app_dir = tmp_path  # type: ignore[attr-defined]
-    return run
+def cli(server: EmbeddedServer, prefix: str, tmp_path: Path) -> Cli:
+    return Cli(server, prefix, tmp_path, JOBS_MODULE)
 
 
 def make_app(app: App):  # type: ignore[no-untyped-def]

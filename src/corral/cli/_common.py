@@ -104,12 +104,14 @@ def make_filter(
     error: str | None,
     since: str | None,
     until: str | None,
+    message: str | None = None,
 ) -> JobFilter:
     return JobFilter(
         name=name,
         group=group,
         id_prefix=id_prefix,
         error_type=error,
+        error_message=message,
         since=parse_when(since) if since else None,
         until=parse_when(until) if until else None,
     )

@@ -30,6 +30,7 @@ from corral.cli._jobs import (
     GroupOpt,
     IdArg,
     LimitOpt,
+    MessageOpt,
     NameOpt,
     OffsetOpt,
     PrefixOpt,
@@ -50,6 +51,7 @@ def list_dead(
     group: GroupOpt = None,
     id_prefix: PrefixOpt = None,
     error: ErrorOpt = None,
+    message: MessageOpt = None,
     since: SinceOpt = None,
     until: UntilOpt = None,
     limit: LimitOpt = 50,
@@ -59,7 +61,7 @@ def list_dead(
     as_json: JsonOption = False,
 ) -> None:
     """Dead jobs (exhausted, fatal, stalled, poison, cancelled), filtered."""
-    where = make_filter(name, group, id_prefix, error, since, until)
+    where = make_filter(name, group, id_prefix, error, since, until, message)
     app = ops_app(url)
     dead = app.queue(queue).dead_letters
     if count:
@@ -90,6 +92,7 @@ def replay(
     group: GroupOpt = None,
     id_prefix: PrefixOpt = None,
     error: ErrorOpt = None,
+    message: MessageOpt = None,
     since: SinceOpt = None,
     until: UntilOpt = None,
     payload: Annotated[
@@ -103,7 +106,7 @@ def replay(
     as_json: JsonOption = False,
 ) -> None:
     """Send dead jobs back to waiting with fresh attempts (recording who replayed them)."""
-    where = make_filter(name, group, id_prefix, error, since, until)
+    where = make_filter(name, group, id_prefix, error, since, until, message)
     if payload is not None and not job_id:
         raise typer.BadParameter("--payload edits one job: give its id")
     if not job_id and not all_jobs and where.empty:
@@ -150,6 +153,7 @@ def purge(
     group: GroupOpt = None,
     id_prefix: PrefixOpt = None,
     error: ErrorOpt = None,
+    message: MessageOpt = None,
     since: SinceOpt = None,
     until: UntilOpt = None,
     yes: YesOption = False,
@@ -158,7 +162,7 @@ def purge(
     as_json: JsonOption = False,
 ) -> None:
     """Delete dead jobs matching the filters (or --all)."""
-    where = make_filter(name, group, id_prefix, error, since, until)
+    where = make_filter(name, group, id_prefix, error, since, until, message)
     if not all_jobs and where.empty:
         raise typer.BadParameter("give filters or --all")
     app = ops_app(url)

@@ -37,7 +37,17 @@ IdArg = Annotated[str, typer.Argument(help="Job id.")]
 NameOpt = Annotated[str | None, typer.Option("--name", help="Job name.")]
 GroupOpt = Annotated[str | None, typer.Option("--group", help="Group (tenant).")]
 PrefixOpt = Annotated[str | None, typer.Option("--id-prefix", help="Job id prefix.")]
-ErrorOpt = Annotated[str | None, typer.Option("--error", help="Error type, e.g. TimeoutError.")]
+ErrorOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--error",
+        help="Last error's type or a base class of it: TimeoutError also finds JobTimeout.",
+    ),
+]
+MessageOpt = Annotated[
+    str | None,
+    typer.Option("--message", help="Text in the last error's message (any case), e.g. 429."),
+]
 SinceOpt = Annotated[str | None, typer.Option("--since", help="Ended/created after (1h or ISO).")]
 UntilOpt = Annotated[str | None, typer.Option("--until", help="Ended/created before.")]
 LimitOpt = Annotated[int, typer.Option("--limit", min=1, help="Page size.")]
@@ -151,6 +161,7 @@ def find(
     group: GroupOpt = None,
     id_prefix: PrefixOpt = None,
     error: ErrorOpt = None,
+    message: MessageOpt = None,
     since: SinceOpt = None,
     until: UntilOpt = None,
     state: Annotated[list[str] | None, typer.Option("--state", help="Repeatable.")] = None,
@@ -159,8 +170,8 @@ def find(
     url: UrlOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Jobs by name, group, id prefix, error type and time range."""
-    where = make_filter(name, group, id_prefix, error, since, until)
+    """Jobs by name, group, id prefix, error type or message, and time range."""
+    where = make_filter(name, group, id_prefix, error, since, until, message)
     states = tuple(state or LISTABLE)
     bad = [s for s in states if s not in LISTABLE]
     if bad:

@@ -420,6 +420,7 @@ class Worker:
                 tb=exc.remote_traceback,
                 attempt=job.attempt,
                 worker=self.id,
+                mro=exc.type_names,
             )
         else:
             err = exception_json(exc, job.attempt, self.id)

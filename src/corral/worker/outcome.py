@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import traceback
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,11 +26,29 @@ def safe_text(value: Any, limit: int = 4000) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-def error_type(exc: BaseException) -> str:
-    cls = type(exc)
-    if cls.__module__ in ("builtins", "corral.errors"):
+# Every exception class has these ancestors; listing them would match every error.
+_SHARED_ROOTS = (object, BaseException, Exception)
+
+
+def type_name(cls: type) -> str:
+    """How an error record names a class: builtins and Corral's own unqualified
+    (``TimeoutError``, ``JobTimeout``), others ``module.Qualname`` (``httpx.ConnectError``)."""
+    module = cls.__module__
+    if module == "builtins" or module == "corral" or module.startswith("corral."):
         return cls.__qualname__
-    return f"{cls.__module__}.{cls.__qualname__}"
+    return f"{module}.{cls.__qualname__}"
+
+
+def error_type(exc: BaseException) -> str:
+    return type_name(type(exc))
+
+
+def error_types(exc: BaseException) -> list[str]:
+    """The class chain of ``exc``, most specific first, without the roots every exception
+    shares: ``JobTimeout`` gives ``["JobTimeout", "JobControl", "CorralError",
+    "TimeoutError", "OSError"]``, so a filter on ``TimeoutError`` finds it. Never empty."""
+    cls = type(exc)
+    return [type_name(c) for c in cls.__mro__ if c is cls or c not in _SHARED_ROOTS]
 
 
 def format_tb(exc: BaseException, limit: int = 16000) -> str:
@@ -47,17 +66,22 @@ def error_json(
     tb: str,
     attempt: int,
     worker: str,
+    mro: Sequence[str] = (),
 ) -> str:
-    return to_json(
-        {
-            "type": type_name,
-            "message": message,
-            "traceback": tb,
-            "attempt": attempt,
-            "at": int(time.time() * 1000),
-            "worker": worker,
-        }
-    )
+    """One error record. ``mro``, the class chain (:func:`error_types`), is what filters on
+    an error type match subclasses with; records without it (written by older versions, or
+    for errors that are no exception: ``UnknownJob``, ``Cancelled``) match on ``type``."""
+    record: dict[str, Any] = {
+        "type": type_name,
+        "message": message,
+        "traceback": tb,
+        "attempt": attempt,
+        "at": int(time.time() * 1000),
+        "worker": worker,
+    }
+    if mro:
+        record["mro"] = list(mro)
+    return to_json(record)
 
 
 def exception_json(exc: BaseException, attempt: int, worker: str) -> str:
@@ -67,6 +91,7 @@ def exception_json(exc: BaseException, attempt: int, worker: str) -> str:
         tb=format_tb(exc),
         attempt=attempt,
         worker=worker,
+        mro=error_types(exc),
     )
 
 
