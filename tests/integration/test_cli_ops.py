@@ -103,7 +103,11 @@ async def test_actions_confirm_dry_run_and_act(app: App, cli) -> None:  # type: 
     }
     refused = cli("dlq", "replay", "shop", "--all", code=2)
     assert "--yes" in refused.stderr
-    assert cli("dlq", "replay", "shop", "--all", "--yes", "--json") == {"replayed": 3, "matched": 3}
+    assert cli("dlq", "replay", "shop", "--all", "--yes", "--json") == {
+        "replayed": 3,
+        "matched": 3,
+        "rejected": [],
+    }
     assert (await app.queue("shop").counts()).dead == 0
 
     assert cli("jobs", "promote", "shop", delayed.id, "--json") == {

@@ -4,6 +4,7 @@ run as a subprocess against a real server (tests/integration/_cli.py)."""
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from corral import App, Fatal, JobFailed, RetryPolicy
+from corral import App, Fatal, JobFailed, JobFilter, RetryPolicy
 from corral.embedded import EmbeddedServer
 from corral.jobs import JobFunction
 from corral.testing import running_worker
@@ -113,3 +114,87 @@ async def test_error_filters_match_subclasses_and_messages(app: App, cli: Cli) -
     assert (
         cli("dlq", "replay", "shop", "--message", "429", "--dry-run", "--json")["would_replay"] == 1
     )
+
+
+# -- 3. an edit over a filtered set, validated per job ------------------------------------------
+
+FIXES_MODULE = """
+def clamp(payload):
+    # acme's amounts were negated by a bug; bolt's cannot be repaired this way
+    payload["amount"] = abs(payload["amount"]) if payload["order"].startswith("acme") else "?"
+    return payload
+"""
+
+
+async def test_an_edit_replays_a_filtered_set_validating_each_job(app: App, cli: Cli) -> None:
+    jobs = define_jobs(app)
+    acme = [await jobs.sync_order.enqueue(f"acme:{i}", amount=-(i + 1)) for i in range(3)]
+    bolt = await jobs.sync_order.enqueue("bolt:1", amount=-7)
+    await run_until_dead(app, *acme, bolt)
+    (cli.app_dir / "fixes.py").write_text(FIXES_MODULE)
+    replay = ("dlq", "replay", "shop", "--error", "ValueError")
+    with_app = ("--app", "shopapp:app", "--yes")
+
+    # an edit needs the job code to validate against, and one kind of edit at a time
+    assert "--patch needs --app" in cli(*replay, "--patch", '{"amount": 1}', code=2).stderr
+    both = cli(
+        *replay, "--patch", "{}", "--edit", "fixes:clamp", *with_app, cwd=cli.app_dir, code=2
+    )
+    assert "not --patch and --edit" in both.stderr
+
+    # a patch no job's model accepts: every job stays dead, each named with its field; exit 2
+    proc = cli(
+        *replay, "--patch", '{"amount": "lots"}', *with_app, "--json", cwd=cli.app_dir, code=2
+    )
+    report = json.loads(proc.stdout)
+    assert (report["replayed"], report["matched"]) == (0, 4)
+    assert {r["id"] for r in report["rejected"]} == {h.id for h in (*acme, bolt)}
+    assert all(r["fields"] == ["amount"] for r in report["rejected"])
+    assert (await app.queue("shop").counts()).dead == 4
+
+    # a dry run validates the edit too, and replays nothing
+    dry = cli(*replay, "--edit", "fixes:clamp", *with_app, "--dry-run", "--json", cwd=cli.app_dir)
+    assert dry["would_replay"] == 3
+    assert [(r["id"], r["fields"]) for r in dry["rejected"]] == [(bolt.id, ["amount"])]
+    assert (await app.queue("shop").counts()).dead == 4
+
+    # the function repairs acme's jobs; bolt's stays dead and is reported (id and field)
+    proc = cli(*replay, "--edit", "fixes:clamp", *with_app, "--rate", "50", cwd=cli.app_dir, code=2)
+    assert "replayed 3 job(s); 1 stay dead" in proc.stdout
+    assert f"{bolt.id}: invalid payload for job 'sync_order': amount" in proc.stdout
+    async with running_worker(app, ["shop"]):
+        assert [await h.result(timeout=10) for h in acme] == ["acme:0", "acme:1", "acme:2"]
+    assert [(await h.info()).payload["amount"] for h in acme] == [1, 2, 3]
+    assert (await acme[0].info()).replays[-1]["edited"] is True
+    assert (await bolt.info()).state == "dead"
+
+    # a merge patch on what is left; one job by id works the same way
+    assert cli(*replay, "--patch", '{"amount": 7}', *with_app, "--json", cwd=cli.app_dir) == {
+        "replayed": 1,
+        "matched": 1,
+        "rejected": [],
+    }
+    assert (await bolt.info()).payload == {"order": "bolt:1", "amount": 7}
+
+
+async def test_the_python_api_edits_a_set_with_a_patch_or_a_function(app: App) -> None:
+    jobs = define_jobs(app)
+    handles = [await jobs.sync_order.enqueue(f"acme:{i}", amount=-1) for i in range(2)]
+    handles.append(await jobs.sync_order.enqueue("bolt:9", amount=-1))
+    await run_until_dead(app, *handles)
+    dlq = app.queue("shop").dead_letters
+
+    report = await dlq.replay(JobFilter(group="bolt"), edit={"amount": "x"})
+    assert (report.replayed, report.matched) == (0, 1)
+    assert report.rejected[0].id == handles[2].id and report.rejected[0].fields == ("amount",)
+
+    def fix(payload: dict[str, Any]) -> dict[str, Any]:
+        if payload["order"] == "acme:1":
+            raise KeyError("no fix for acme:1")
+        return {**payload, "amount": 1}
+
+    report = await dlq.replay(JobFilter(group="acme"), edit=fix, by="oncall@test")
+    assert (report.replayed, report.matched) == (1, 2)
+    assert report.rejected[0].id == handles[1].id
+    assert "the edit raised KeyError" in report.rejected[0].message
+    assert (await handles[0].info()).replays[-1]["by"] == "oncall@test"

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 import orjson
 import typer
 
+from corral.app import App
 from corral.cli._common import (
     AppOption,
     DryRunOption,
@@ -39,6 +40,8 @@ from corral.cli._jobs import (
     print_job,
     summary_table,
 )
+from corral.cli._target import load_callable
+from corral.dead_letters import DeadLetters, Edit, RejectedEdit
 from corral.errors import ConfigError
 
 dlq_cli = typer.Typer(help="The dead-letter queue: inspect, replay, purge.", no_args_is_help=True)
@@ -83,6 +86,45 @@ def show(
     print_job(url, queue, job_id, as_json, dead_only=True)
 
 
+def parse_edit(
+    payload: str | None, patch: str | None, edit: str | None, app_target: str | None
+) -> Edit | None:
+    """The edit a replay makes to payloads (``--payload`` replaces one whole, ``--patch``
+    merges, ``--edit`` calls the user's function). Each edited payload is validated against
+    its job's model, so any of them needs the App that defines the jobs."""
+    given = [
+        name for name, v in (("--payload", payload), ("--patch", patch), ("--edit", edit)) if v
+    ]
+    if len(given) > 1:
+        raise ConfigError(f"give one of --payload, --patch and --edit, not {' and '.join(given)}")
+    if not given:
+        return None
+    if not app_target:
+        raise ConfigError(f"{given[0]} needs --app MODULE:APP to validate the edited payloads")
+    if edit:
+        return load_callable(edit, "--edit")
+    text = payload if payload is not None else patch
+    assert text is not None
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise ConfigError(f"{given[0]} is not JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise ConfigError(f"{given[0]} must be a JSON object, got {type(value).__name__}")
+    return value if patch is not None else _replaced_by(value)
+
+
+def _replaced_by(value: dict[str, Any]) -> Edit:
+    def whole(_old: dict[str, Any]) -> dict[str, Any]:
+        return value
+
+    return whole
+
+
+def rejected_lines(rejected: tuple[RejectedEdit, ...]) -> str:
+    return "\n".join(f"  {r.id}: {r.message}" for r in rejected)
+
+
 @dlq_cli.command()
 def replay(
     queue: QueueArg,
@@ -96,7 +138,22 @@ def replay(
     since: SinceOpt = None,
     until: UntilOpt = None,
     payload: Annotated[
-        str | None, typer.Option("--payload", help="Edited payload (JSON), one job; needs --app.")
+        str | None,
+        typer.Option("--payload", help="A whole new payload (JSON), one job; needs --app."),
+    ] = None,
+    patch: Annotated[
+        str | None,
+        typer.Option(
+            "--patch",
+            help="JSON merge patch (RFC 7386) applied to each job's payload; needs --app.",
+        ),
+    ] = None,
+    edit: Annotated[
+        str | None,
+        typer.Option(
+            "--edit",
+            help="MODULE:FUNCTION taking a payload dict, returning the new one; needs --app.",
+        ),
     ] = None,
     rate: Annotated[float | None, typer.Option("--rate", help="At most N jobs per second.")] = None,
     app_target: AppOption = None,
@@ -105,44 +162,67 @@ def replay(
     url: UrlOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Send dead jobs back to waiting with fresh attempts (recording who replayed them)."""
+    """Send dead jobs back to waiting with fresh attempts (recording who replayed them),
+    optionally with edited payloads, each validated against its job's model."""
     where = make_filter(name, group, id_prefix, error, since, until, message)
     if payload is not None and not job_id:
-        raise typer.BadParameter("--payload edits one job: give its id")
+        raise typer.BadParameter("--payload replaces one job's payload: give its id (or --patch)")
     if not job_id and not all_jobs and where.empty:
         raise typer.BadParameter("give a job id, filters, or --all")
+    change = parse_edit(payload, patch, edit, app_target)
     app = ops_app(url, app_target)
     dead = app.queue(queue).dead_letters
     if job_id:
-        edited: Any = None
-        if payload is not None:
-            if not app_target:
-                raise ConfigError("--payload needs --app MODULE:APP to validate the edit")
-            try:
-                edited = orjson.loads(payload)
-            except orjson.JSONDecodeError as exc:
-                raise ConfigError(f"--payload is not JSON: {exc}") from None
-        if dry_run:
-            info = run(app, lambda: dead.get(job_id))
-            result: dict[str, Any] = {"id": job_id, "would_replay": 1, "state": info.state}
-            say(result, as_json, f"would replay {job_id}")
-            return
-        ok = run(app, lambda: dead.replay_one(job_id, payload=edited))
-        say(
-            {"id": job_id, "replayed": ok}, as_json, f"{job_id}: {'replayed' if ok else 'not dead'}"
-        )
-        if not ok:
-            raise typer.Exit(Exit.NOT_DONE)
+        _replay_one(app, dead, job_id, change, dry_run, as_json)
+        return
+    if dry_run:
+        report = run(app, lambda: dead.replay(where, dry_run=True, edit=change))
+        n = report.matched - len(report.rejected)
+        result: dict[str, Any] = {"would_replay": n, "dry_run": True}
+        if change is not None:
+            result["rejected"] = to_plain(report.rejected)
+        text = f"would replay {n} job(s)"
+        if report.rejected:
+            text += f"; {len(report.rejected)} would stay dead, their edit does not validate:\n"
+            text += rejected_lines(report.rejected)
+        say(result, as_json, text)
         return
     matched = run(app, lambda: dead.count(where))
-    if dry_run:
-        result = {"would_replay": matched, "dry_run": True}
-        say(result, as_json, f"would replay {matched} job(s)")
-        return
-    confirm(f"Replay {matched} dead job(s) of {queue!r}?", yes)
+    edited = " with edited payloads" if change is not None else ""
+    confirm(f"Replay {matched} dead job(s) of {queue!r}{edited}?", yes)
     with progress_bar("replaying", matched > 50) as bar:
-        report = run(app, lambda: dead.replay(where, rate=rate, progress=bar))
-    say(to_plain(report), as_json, f"replayed {report.replayed} job(s)")
+        report = run(app, lambda: dead.replay(where, rate=rate, progress=bar, edit=change))
+    text = f"replayed {report.replayed} job(s)"
+    if report.rejected:
+        text += (
+            f"; {len(report.rejected)} stay dead, their edit does not validate:\n"
+            + rejected_lines(report.rejected)
+        )
+    say(to_plain(report), as_json, text)
+    if report.rejected:
+        raise typer.Exit(Exit.USAGE)
+
+
+def _replay_one(
+    app: App, dead: DeadLetters, job_id: str, change: Edit | None, dry_run: bool, as_json: bool
+) -> None:
+    """``dlq replay QUEUE JOB_ID``: one job, maybe edited (an edit that does not validate
+    exits USAGE naming the field; the job stays dead)."""
+
+    async def act() -> bool:
+        raw = None if change is None else await dead.edited(job_id, change)
+        if dry_run:
+            await dead.get(job_id)  # dead, or JobNotFound
+            return True
+        return await dead.replay_one(job_id, payload=raw)
+
+    ok = run(app, act)
+    if dry_run:
+        say({"id": job_id, "would_replay": 1, "dry_run": True}, as_json, f"would replay {job_id}")
+        return
+    say({"id": job_id, "replayed": ok}, as_json, f"{job_id}: {'replayed' if ok else 'not dead'}")
+    if not ok:
+        raise typer.Exit(Exit.NOT_DONE)
 
 
 @dlq_cli.command()
