@@ -168,33 +168,32 @@ async def test_enqueue_and_edited_replay_validate_against_the_model(app: App, cl
     made = cli(
         "enqueue",
         "sync_order",
-        "--json",
         '{"order": "acme:9", "amount": 5}',
         "--app",
         "shopapp:app",
         "--job-id",
         "order-9",
-        "--print-json",
+        "--json",
         cwd=app_dir,
     )
     assert made == {"id": "order-9", "queue": "shop", "created": True}
     again = cli(
         "enqueue",
         "sync_order",
-        "--json",
+        "--payload",
         '{"order": "acme:9"}',
         "--app",
         "shopapp:app",
         "--job-id",
         "order-9",
-        "--print-json",
+        "--json",
         cwd=app_dir,
     )
     assert again["created"] is False
     bad = cli(
         "enqueue",
         "sync_order",
-        "--json",
+        "--payload",
         '{"order": 5, "amount": "lots"}',
         "--app",
         "shopapp:app",
@@ -202,8 +201,8 @@ async def test_enqueue_and_edited_replay_validate_against_the_model(app: App, cl
         code=2,
     )
     assert "amount" in bad.stderr
-    cli("enqueue", "no_such_job", "--json", "{}", "--app", "shopapp:app", cwd=app_dir, code=2)
-    cli("enqueue", "sync_order", "--json", '{"order": "x"}', code=2)  # no --app: cannot validate
+    cli("enqueue", "no_such_job", "--payload", "{}", "--app", "shopapp:app", cwd=app_dir, code=2)
+    cli("enqueue", "sync_order", "--payload", '{"order": "x"}', code=2)  # no --app: cannot validate
 
     job = make_app(app)
     dead = await job.enqueue("bolt:1!")

@@ -198,3 +198,25 @@ async def test_the_python_api_edits_a_set_with_a_patch_or_a_function(app: App) -
     assert report.rejected[0].id == handles[1].id
     assert "the edit raised KeyError" in report.rejected[0].message
     assert (await handles[0].info()).replays[-1]["by"] == "oncall@test"
+
+
+# -- 1. enqueue: --payload (or an argument) in, --json out ---------------------------------------
+
+
+def test_enqueue_reads_the_payload_and_prints_json(cli: Cli) -> None:
+    app = ("--app", "shopapp:app")
+    made = cli("enqueue", "sync_order", '{"order": "acme:1"}', *app, "--json", cwd=cli.app_dir)
+    assert made["queue"] == "shop" and made["created"] is True
+    piped = cli(
+        "enqueue", "sync_order", "--payload", "-", *app, "--json", cwd=cli.app_dir,
+        stdin='{"order": "acme:2", "amount": 3}',
+    )  # fmt: skip
+    assert piped["created"] is True
+    human = cli("enqueue", "sync_order", "--payload", '{"order": "acme:3"}', *app, cwd=cli.app_dir)
+    assert human.stdout.startswith("enqueued: ") and " on shop" in human.stdout
+    twice = cli("enqueue", "sync_order", "{}", "--payload", "{}", *app, cwd=cli.app_dir, code=2)
+    assert "not both" in twice.stderr
+    not_object = cli("enqueue", "sync_order", "[1]", *app, cwd=cli.app_dir, code=2)
+    assert "must be a JSON object" in not_object.stderr
+    cli("enqueue", "sync_order", "--print-json", *app, cwd=cli.app_dir, code=2)  # gone
+    assert cli("jobs", "ls", "shop", "--json")[0]["name"] == "sync_order"
