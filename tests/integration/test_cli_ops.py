@@ -97,10 +97,8 @@ async def test_actions_confirm_dry_run_and_act(app: App, cli) -> None:  # type: 
     pending = [await job.enqueue(f"dune:{i}") for i in range(5)]
     delayed = await job.with_options(delay=timedelta(hours=1)).enqueue("dune:late")
 
-    assert cli("dlq", "replay", "shop", "--all", "--dry-run", "--json") == {
-        "would_replay": 3,
-        "dry_run": True,
-    }
+    dry = cli("dlq", "replay", "shop", "--all", "--dry-run", "--json")
+    assert (dry["would_replay"], dry["dry_run"], len(dry["jobs"])) == (3, True, 3)
     refused = cli("dlq", "replay", "shop", "--all", code=2)
     assert "--yes" in refused.stderr
     assert cli("dlq", "replay", "shop", "--all", "--yes", "--json") == {
@@ -120,7 +118,9 @@ async def test_actions_confirm_dry_run_and_act(app: App, cli) -> None:  # type: 
     assert first[0]["id"] == pending[4].id
 
     assert (
-        cli("jobs", "cancel", "shop", pending[0].id, "--reason", "test", "--json")["outcome"]
+        cli("jobs", "cancel", "shop", pending[0].id, "--reason", "test", "--yes", "--json")[
+            "outcome"
+        ]
         == "cancelled"
     )
     assert cli("jobs", "cancel", "shop", "--group", "dune", "--dry-run", "--json") == {

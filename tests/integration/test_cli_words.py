@@ -5,6 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -220,3 +226,99 @@ def test_enqueue_reads_the_payload_and_prints_json(cli: Cli) -> None:
     assert "must be a JSON object" in not_object.stderr
     cli("enqueue", "sync_order", "--print-json", *app, cwd=cli.app_dir, code=2)  # gone
     assert cli("jobs", "ls", "shop", "--json")[0]["name"] == "sync_order"
+
+
+# -- 4. consistent confirmations, dry runs that list, Ctrl-C that reports --------------------
+
+
+def answer(cli: Cli, reply: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run with a terminal on stdin (so the command asks) and type ``reply``."""
+    leader, follower = os.openpty()
+    try:
+        os.write(leader, reply.encode() + b"\n")
+        return subprocess.run(
+            [sys.executable, "-m", "corral", *args],
+            env=cli.env,
+            cwd=cli.bare,
+            stdin=follower,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        os.close(leader)
+        os.close(follower)
+
+
+async def test_one_job_actions_ask_and_dry_run_alike(app: App, cli: Cli) -> None:
+    jobs = define_jobs(app)
+    waiting = await jobs.sync_order.enqueue("acme:1")
+    done = await jobs.sync_order.enqueue("acme:2")
+    async with running_worker(app, ["shop"]):
+        await done.result(timeout=10)
+    waiting = await jobs.sync_order.enqueue("acme:3")
+
+    for verb, command in (("Cancel", "cancel"), ("Delete", "rm")):
+        refused = cli("jobs", command, "shop", waiting.id, code=2)  # no terminal, no --yes
+        assert f"{verb} job {waiting.id} (sync_order, waiting)?" in refused.stderr
+        assert cli("jobs", command, "shop", waiting.id, "--dry-run", "--json") == {
+            "id": waiting.id,
+            "state": "waiting",
+            "dry_run": True,
+        }
+        said_no = answer(cli, "n", "jobs", command, "shop", waiting.id)
+        assert said_no.returncode == 4, said_no.stdout + said_no.stderr
+        assert (await waiting.info()).state == "waiting"
+    assert cli("jobs", "cancel", "shop", done.id, "--json", code=4).stdout  # ended: no question
+    assert cli("jobs", "cancel", "shop", waiting.id, "--yes", "--json")["outcome"] == "cancelled"
+    assert cli("jobs", "rm", "shop", waiting.id, "--yes", "--json")["removed"] is True
+
+
+async def test_queue_clean_says_how_many_before_asking(app: App, cli: Cli) -> None:
+    jobs = define_jobs(app)
+    async with running_worker(app, ["shop"]):
+        for i in range(3):
+            await (await jobs.sync_order.enqueue(f"acme:{i}")).result(timeout=10)
+    said_no = answer(cli, "n", "queue", "clean", "shop", "--older-than", "0s")
+    assert "Delete 3 completed job(s) of 'shop' older than 0s?" in said_no.stdout
+    assert said_no.returncode == 4
+    refused = cli("queue", "clean", "shop", "--older-than", "0s", code=2)
+    assert "Delete 3 completed job(s)" in refused.stderr
+
+
+async def test_dry_runs_list_the_jobs_they_would_touch(app: App, cli: Cli) -> None:
+    jobs = define_jobs(app)
+    dead = [await jobs.sync_order.enqueue(f"acme:{i}!") for i in range(5)]
+    await run_until_dead(app, *dead)
+    for verb, command in (("replay", "replay"), ("delete", "purge")):
+        out = cli("dlq", command, "shop", "--all", "--dry-run", "--limit", "2", "--json")
+        assert out[f"would_{verb}"] == 5 and out["dry_run"] is True
+        assert len(out["jobs"]) == 2 and {j["id"] for j in out["jobs"]} <= {h.id for h in dead}
+        human = cli("dlq", command, "shop", "--all", "--dry-run", "--limit", "2")
+        assert f"would {verb} 5 job(s) (listed: the first 2; --limit for more)" in human.stdout
+    assert (await app.queue("shop").counts()).dead == 5
+
+
+async def test_ctrl_c_during_a_rate_limited_replay_says_what_was_done(
+    app: App, cli: Cli, raw: Any, prefix: str
+) -> None:
+    jobs = define_jobs(app)
+    dead = [await jobs.sync_order.enqueue(f"acme:{i}!") for i in range(12)]
+    await run_until_dead(app, *dead)
+    proc = cli.popen("dlq", "replay", "shop", "--all", "--rate", "4", "--yes")
+    try:
+        deadline = time.monotonic() + 30
+        while (await app.queue("shop").counts()).dead == 12:  # the first batch went back
+            assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+            await asyncio.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, out + err
+    match = re.search(r"interrupted: replayed (\d+) of 12 job\(s\); the others are still dead", err)
+    assert match, err
+    replayed = int(match.group(1))
+    assert 0 < replayed < 12
+    assert (await app.queue("shop").counts()).dead == 12 - replayed  # the count is exact

@@ -62,6 +62,7 @@ class Exit(IntEnum):
     USAGE = 2  # bad usage or configuration (options, URL, payload, a refused embedded server)
     UNAVAILABLE = 3  # Redis unreachable or refusing (connection, server error)
     NOT_DONE = 4  # nothing done: the job is not in a state for this action, or you said no
+    INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, as shells report it); what was done is said
 
 
 def exit_code(exc: CorralError) -> Exit:
@@ -132,8 +133,14 @@ def ops_app(url: str | None, app_target: str | None = None) -> App:
     return App(settings)
 
 
-def run(app: App, work: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """Run an async operation, closing connections, mapping errors to exit codes."""
+def run(
+    app: App,
+    work: Callable[[], Coroutine[Any, Any, T]],
+    *,
+    interrupted: Callable[[], str] | None = None,
+) -> T:
+    """Run an async operation, closing connections, mapping errors to exit codes. Ctrl-C
+    exits INTERRUPTED saying ``interrupted()``: what the operation had done by then."""
 
     async def main() -> T:
         try:
@@ -145,6 +152,10 @@ def run(app: App, work: Callable[[], Coroutine[Any, Any, T]]) -> T:
         return run_loop(main())
     except CorralError as exc:
         raise fail_with(exc) from None
+    except KeyboardInterrupt:
+        said = interrupted() if interrupted else ""
+        err_console.print(f"interrupted{': ' if said else ''}{escape(said)}", soft_wrap=True)
+        raise typer.Exit(Exit.INTERRUPTED) from None
 
 
 def print_json(value: Any) -> None:
@@ -155,8 +166,8 @@ def say(result: Any, as_json: bool, text: str) -> None:
     """A command's answer: ``result`` as JSON with ``--json``, else ``text`` for humans."""
     if as_json:
         print_json(result)
-    else:
-        console.print(text)
+    else:  # ids, names and error messages are not markup; one line however long
+        console.print(escape(text), soft_wrap=True)
 
 
 def to_plain(value: Any) -> Any:

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 import orjson
 import typer
+from rich.markup import escape
 
 from corral.app import App
 from corral.cli._common import (
@@ -43,8 +44,61 @@ from corral.cli._jobs import (
 from corral.cli._target import load_callable
 from corral.dead_letters import DeadLetters, Edit, RejectedEdit
 from corral.errors import ConfigError
+from corral.filters import JobFilter, JobSummary
 
 dlq_cli = typer.Typer(help="The dead-letter queue: inspect, replay, purge.", no_args_is_help=True)
+
+ListedOpt = Annotated[
+    int, typer.Option("--limit", min=1, metavar="N", help="With --dry-run: list the first N jobs.")
+]
+
+
+def dry_run_report(
+    app: App, dead: DeadLetters, where: JobFilter, limit: int, edit: Edit | None = None
+) -> tuple[int, list[JobSummary], tuple[RejectedEdit, ...]]:
+    """What a replay or purge would touch: how many, the first ``limit`` of them, and (with
+    an edit) the jobs whose edited payload would not validate."""
+
+    async def look() -> tuple[int, list[JobSummary], tuple[RejectedEdit, ...]]:
+        listed = await dead.jobs(where, limit=limit)
+        if edit is None:
+            return await dead.count(where), listed, ()
+        report = await dead.replay(where, dry_run=True, edit=edit)
+        return report.matched, listed, report.rejected
+
+    return run(app, look)
+
+
+def say_dry_run(
+    queue: str,
+    verb: str,
+    matched: int,
+    listed: list[JobSummary],
+    rejected: tuple[RejectedEdit, ...],
+    as_json: bool,
+) -> None:
+    """``would replay 6 job(s)`` with the jobs listed (``--json``: ``would_replay``, ``jobs``,
+    and with an edit ``rejected``)."""
+    n = matched - len(rejected)
+    result: dict[str, Any] = {f"would_{verb}": n, "dry_run": True}
+    result["jobs"] = [j.to_dict() for j in listed]
+    if rejected:
+        result["rejected"] = to_plain(rejected)
+    if as_json:
+        print_json(result)
+        return
+    if listed:
+        console.print(summary_table(f"{queue}: dead letters", listed))
+    shown = f" (listed: the first {len(listed)}; --limit for more)" if len(listed) < matched else ""
+    console.print(f"would {verb} {n} job(s){shown}", soft_wrap=True)
+    if rejected:
+        console.print(
+            escape(
+                f"{len(rejected)} would stay dead, their edit does not validate:\n"
+                + rejected_lines(rejected)
+            ),
+            soft_wrap=True,
+        )
 
 
 @dlq_cli.command("ls")
@@ -156,6 +210,7 @@ def replay(
         ),
     ] = None,
     rate: Annotated[float | None, typer.Option("--rate", help="At most N jobs per second.")] = None,
+    limit: ListedOpt = 20,
     app_target: AppOption = None,
     yes: YesOption = False,
     dry_run: DryRunOption = False,
@@ -176,22 +231,29 @@ def replay(
         _replay_one(app, dead, job_id, change, dry_run, as_json)
         return
     if dry_run:
-        report = run(app, lambda: dead.replay(where, dry_run=True, edit=change))
-        n = report.matched - len(report.rejected)
-        result: dict[str, Any] = {"would_replay": n, "dry_run": True}
-        if change is not None:
-            result["rejected"] = to_plain(report.rejected)
-        text = f"would replay {n} job(s)"
-        if report.rejected:
-            text += f"; {len(report.rejected)} would stay dead, their edit does not validate:\n"
-            text += rejected_lines(report.rejected)
-        say(result, as_json, text)
+        say_dry_run(queue, "replay", *dry_run_report(app, dead, where, limit, change), as_json)
         return
     matched = run(app, lambda: dead.count(where))
     edited = " with edited payloads" if change is not None else ""
     confirm(f"Replay {matched} dead job(s) of {queue!r}{edited}?", yes)
+    done = [0, matched]  # replayed so far, of how many: said if Ctrl-C stops the replay
+
+    def interrupted() -> str:
+        if as_json:
+            print_json({"replayed": done[0], "matched": done[1], "interrupted": True})
+        return f"replayed {done[0]} of {done[1]} job(s); the others are still dead"
+
     with progress_bar("replaying", matched > 50) as bar:
-        report = run(app, lambda: dead.replay(where, rate=rate, progress=bar, edit=change))
+
+        def step(replayed: int, total: int) -> None:
+            done[:] = [replayed, total]
+            bar(replayed, total)
+
+        report = run(
+            app,
+            lambda: dead.replay(where, rate=rate, progress=step, edit=change),
+            interrupted=interrupted,
+        )
     text = f"replayed {report.replayed} job(s)"
     if report.rejected:
         text += (
@@ -236,6 +298,7 @@ def purge(
     message: MessageOpt = None,
     since: SinceOpt = None,
     until: UntilOpt = None,
+    limit: ListedOpt = 20,
     yes: YesOption = False,
     dry_run: DryRunOption = False,
     url: UrlOption = None,
@@ -248,8 +311,7 @@ def purge(
     app = ops_app(url)
     dead = app.queue(queue).dead_letters
     if dry_run:
-        n = run(app, lambda: dead.count(where))
-        say({"would_delete": n, "dry_run": True}, as_json, f"would delete {n} job(s)")
+        say_dry_run(queue, "delete", *dry_run_report(app, dead, where, limit), as_json)
         return
     matched = run(app, lambda: dead.count(where))
     confirm(f"Delete {matched} dead job(s) of {queue!r}?", yes)

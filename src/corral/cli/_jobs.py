@@ -19,6 +19,7 @@ from corral.cli._common import (
     ago,
     confirm,
     console,
+    fail,
     make_filter,
     ops_app,
     print_json,
@@ -200,11 +201,16 @@ def cancel(
     app = ops_app(url)
     q = app.queue(queue)
     if job_id:
+        info = run(app, lambda: q.get(job_id))
+        what = f"job {job_id} ({info.name}, {info.state})"
+        if info.state.terminal:  # nothing to cancel: no question to ask
+            say({"id": job_id, "outcome": "ended"}, as_json, f"{what}: already ended")
+            raise typer.Exit(Exit.NOT_DONE)
         if dry_run:
-            info = run(app, lambda: q.get(job_id))
             result: dict[str, Any] = {"id": job_id, "state": info.state, "dry_run": True}
-            say(result, as_json, f"would cancel {job_id} ({info.state})")
+            say(result, as_json, f"would cancel {what}")
             return
+        confirm(f"Cancel {what}?", yes)
         outcome = run(app, lambda: q.cancel(job_id, reason=reason))
         result = {"id": job_id, "outcome": outcome}
         say(result, as_json, f"{job_id}: {outcome}")
@@ -245,13 +251,23 @@ def remove(
     queue: QueueArg,
     job_id: IdArg,
     yes: YesOption = False,
+    dry_run: DryRunOption = False,
     url: UrlOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Delete a job that is not running."""
-    confirm(f"Delete job {job_id}?", yes)
+    """Delete a job that is not running (cancel a running one)."""
     app = ops_app(url)
-    run(app, lambda: app.queue(queue).remove(job_id))
+    q = app.queue(queue)
+    info = run(app, lambda: q.get(job_id))
+    what = f"job {job_id} ({info.name}, {info.state})"
+    if info.state == "active":
+        raise fail(f"{what} is running: cancel it instead")
+    if dry_run:
+        result = {"id": job_id, "state": info.state, "dry_run": True}
+        say(result, as_json, f"would delete {what}")
+        return
+    confirm(f"Delete {what}?", yes)
+    run(app, lambda: q.remove(job_id))
     say({"id": job_id, "removed": True}, as_json, f"{job_id}: removed")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
@@ -19,6 +20,7 @@ from corral.cli._common import (
     say,
 )
 from corral.cli._worker import info
+from corral.filters import JobFilter
 from corral.settings import parse_duration
 
 queue_cli = typer.Typer(help="See and steer queues.", no_args_is_help=True)
@@ -88,17 +90,13 @@ def clean(
     if state not in ("completed", "dead"):
         raise typer.BadParameter("--state must be completed or dead")
     app = ops_app(url)
+    where = JobFilter(until=datetime.now(UTC) - age)
+    found = run(app, lambda: app.queue(queue).find(where, states=(state,), limit=10**9))
     if dry_run:
-        from datetime import UTC, datetime
-
-        from corral.filters import JobFilter
-
-        where = JobFilter(until=datetime.now(UTC) - age)
-        found = run(app, lambda: app.queue(queue).find(where, states=(state,), limit=10**9))
         result = {"queue": queue, "state": state, "would_delete": len(found), "dry_run": True}
-        say(result, as_json, f"would delete {len(found)} job(s)")
+        say(result, as_json, f"would delete {len(found)} {state} job(s)")
         return
-    confirm(f"Delete {state} jobs of {queue!r} older than {older_than}?", yes)
+    confirm(f"Delete {len(found)} {state} job(s) of {queue!r} older than {older_than}?", yes)
     with progress_bar("cleaning", True) as bar:
         deleted = run(app, lambda: app.queue(queue).clean(state, age, progress=bar))
     say(
