@@ -296,6 +296,7 @@ async def test_dry_runs_list_the_jobs_they_would_touch(app: App, cli: Cli) -> No
         assert len(out["jobs"]) == 2 and {j["id"] for j in out["jobs"]} <= {h.id for h in dead}
         human = cli("dlq", command, "shop", "--all", "--dry-run", "--limit", "2")
         assert f"would {verb} 5 job(s) (listed: the first 2; --limit for more)" in human.stdout
+        assert sum(h.id in human.stdout for h in dead) == 2
     assert (await app.queue("shop").counts()).dead == 5
 
 
@@ -322,3 +323,31 @@ async def test_ctrl_c_during_a_rate_limited_replay_says_what_was_done(
     replayed = int(match.group(1))
     assert 0 < replayed < 12
     assert (await app.queue("shop").counts()).dead == 12 - replayed  # the count is exact
+
+
+# -- 6. tables at 80 columns: ids never wrap ----------------------------------------------------
+
+
+@pytest.mark.parametrize("columns", ["80", "40"])
+async def test_tables_keep_ids_whole_in_a_narrow_pipe(app: App, cli: Cli, columns: str) -> None:
+    jobs = define_jobs(app)
+    group = "a-very-long-tenant-name.myshopify.com"
+    dead = [await jobs.sync_order.with_options(group=group).enqueue(f"busy:{i}") for i in range(3)]
+    await run_until_dead(app, *dead)
+    narrow = {"COLUMNS": columns}  # and stdout is a pipe
+    for args in (
+        ("dlq", "ls", "shop"),
+        ("jobs", "ls", "shop", "--state", "dead"),
+        ("jobs", "find", "shop", "--error", "ConnectionError"),
+        ("dlq", "replay", "shop", "--all", "--dry-run"),
+    ):
+        out = cli(*args, env=narrow).stdout
+        rows = [line for line in out.splitlines() if "sync_order" in line]
+        assert len(rows) == 3, (args, out)
+        for h in dead:  # each id whole on the line that names the job, so grep finds the row
+            assert sum(h.id in row for row in rows) == 1, (args, out)
+        if columns == "80":
+            assert all(len(row) <= 84 for row in rows), (args, out)  # group and error give way
+            assert all("…" in row for row in rows), (args, out)
+    queues = cli("info", env=narrow).stdout
+    assert any(line.split()[:2] == ["shop", "0"] for line in queues.splitlines()), queues

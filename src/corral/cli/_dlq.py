@@ -39,7 +39,7 @@ from corral.cli._jobs import (
     SinceOpt,
     UntilOpt,
     print_job,
-    summary_table,
+    print_summaries,
 )
 from corral.cli._target import load_callable
 from corral.dead_letters import DeadLetters, Edit, RejectedEdit
@@ -88,7 +88,7 @@ def say_dry_run(
         print_json(result)
         return
     if listed:
-        console.print(summary_table(f"{queue}: dead letters", listed))
+        print_summaries(f"{queue}: dead letters", listed, "")
     shown = f" (listed: the first {len(listed)}; --limit for more)" if len(listed) < matched else ""
     console.print(f"would {verb} {n} job(s){shown}", soft_wrap=True)
     if rejected:
@@ -129,7 +129,7 @@ def list_dead(
     if as_json:
         print_json([j.to_dict() for j in jobs])
     else:
-        console.print(summary_table(f"{queue}: dead letters", jobs) if jobs else "no dead jobs")
+        print_summaries(f"{queue}: dead letters", jobs, "no dead jobs")
 
 
 @dlq_cli.command()

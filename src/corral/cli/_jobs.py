@@ -7,7 +7,6 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 from rich.panel import Panel
-from rich.table import Table
 
 from corral.cli._common import (
     DryRunOption,
@@ -28,6 +27,7 @@ from corral.cli._common import (
     short,
     to_plain,
 )
+from corral.cli._tables import Column, print_table
 from corral.engine.ops import LISTABLE
 from corral.filters import JobFilter, JobSummary
 from corral.job import JobInfo
@@ -55,18 +55,32 @@ LimitOpt = Annotated[int, typer.Option("--limit", min=1, help="Page size.")]
 OffsetOpt = Annotated[int, typer.Option("--offset", min=0, help="Skip this many.")]
 
 
-def summary_table(title: str, jobs: list[JobSummary]) -> Table:
-    table = Table(title=title)
-    for col in ("id", "name", "state", "group", "attempt", "when", "error"):
-        table.add_column(col, overflow="fold" if col == "id" else "ellipsis")
+SUMMARY_COLUMNS = (
+    Column("id"),
+    Column("name"),
+    Column("state"),
+    Column("group", floor=6),
+    Column("attempt", justify="right"),
+    Column("when"),
+    Column("error", floor=10),
+)
+
+
+def print_summaries(title: str, jobs: list[JobSummary], empty: str) -> None:
+    """A listing of jobs, one line each, ids whole (see ``_tables``)."""
+    if not jobs:
+        console.print(empty)
+        return
+    rows = []
     for j in jobs:
         when = j.finished_at or j.started_at or j.created_at
-        err = f"{j.error_type}: {short(j.error_message, 50)}" if j.error_type else ""
+        kind = (j.error_type or "").rsplit(".", 1)[-1]  # the class, not its module: narrow
+        err = f"{kind}: {short(j.error_message, 200)}" if kind else ""
         if j.dead_reason:
             err = f"[{j.dead_reason}] {err}"
-        cells = (j.id, j.name, j.state, j.group or "", f"{j.attempt}/{j.max_attempts}")
-        table.add_row(*(escape(c) for c in (*cells, ago(when), err)))
-    return table
+        attempt = f"{j.attempt}/{j.max_attempts}"
+        rows.append((j.id, j.name, j.state, j.group or "", attempt, ago(when), err))
+    print_table(console, title, SUMMARY_COLUMNS, rows)
 
 
 def outcome(result: dict[str, Any], as_json: bool, done: str, not_done: str) -> None:
@@ -144,7 +158,7 @@ def list_jobs(
     if as_json:
         print_json([j.to_dict() for j in jobs])
     else:
-        console.print(summary_table(f"{queue}: {state}", jobs) if jobs else f"no {state} jobs")
+        print_summaries(f"{queue}: {state}", jobs, f"no {state} jobs")
 
 
 @jobs_cli.command()
@@ -182,7 +196,7 @@ def find(
     if as_json:
         print_json([j.to_dict() for j in jobs])
     else:
-        console.print(summary_table(f"{queue}: found", jobs) if jobs else "no matching jobs")
+        print_summaries(f"{queue}: found", jobs, "no matching jobs")
 
 
 @jobs_cli.command()

@@ -14,7 +14,6 @@ from typing import Annotated, Any
 
 import typer
 from rich.logging import RichHandler
-from rich.table import Table
 
 from corral.app import App
 from corral.cli._common import (
@@ -27,6 +26,7 @@ from corral.cli._common import (
     print_json,
     run,
 )
+from corral.cli._tables import Column, print_table
 from corral.cli._target import load_app
 from corral.errors import ConfigError, CorralError
 from corral.loop import run as run_loop
@@ -173,13 +173,16 @@ def info(url: UrlOption = None, as_json: JsonOption = False) -> None:
     if as_json:
         print_json(rows)
         return
-    table = Table(title="Corral queues")
-    for col in ("queue", "waiting", "delayed", "active", "completed", "dead", "paused"):
-        table.add_column(col, justify="left" if col == "queue" else "right")
-    for row in rows:
-        counts = (str(row[c]) for c in ("waiting", "delayed", "active", "completed", "dead"))
-        table.add_row(row["queue"], *counts, "yes" if row["paused"] else "")
-    console.print(table if rows else "no queues yet")
+    if not rows:
+        console.print("no queues yet")
+        return
+    counts = ("waiting", "delayed", "active", "completed", "dead")
+    columns = [Column("queue"), *(Column(c, justify="right") for c in counts), Column("paused")]
+    cells = [
+        [row["queue"], *(str(row[c]) for c in counts), "yes" if row["paused"] else ""]
+        for row in rows
+    ]
+    print_table(console, "Corral queues", columns, cells)
 
 
 def demo(
