@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -351,3 +351,38 @@ async def test_tables_keep_ids_whole_in_a_narrow_pipe(app: App, cli: Cli, column
             assert all("…" in row for row in rows), (args, out)
     queues = cli("info", env=narrow).stdout
     assert any(line.split()[:2] == ["shop", "0"] for line in queues.splitlines()), queues
+
+
+# -- 7. jobs show: JSON payloads, the user's frames, ISO times -----------------------------------
+
+
+async def test_jobs_show_prints_pasteable_json_and_the_users_frames(app: App, cli: Cli) -> None:
+    jobs = define_jobs(app)
+    failed = await jobs.sync_order.enqueue("busy:1", amount=3)
+    await run_until_dead(app, failed)
+    cli("dlq", "replay", "shop", failed.id, "--yes")
+    await run_until_dead(app, failed)
+    pending = await jobs.sync_order.with_options(delay=timedelta(hours=1)).enqueue("acme:1")
+    cli("jobs", "cancel", "shop", pending.id, "--reason", "duplicate", "--yes")
+
+    shown = cli("jobs", "show", "shop", failed.id, env={"COLUMNS": "60"}).stdout
+    payload_line = next(line for line in shown.splitlines() if line.strip().startswith("payload"))
+    payload = payload_line.split(None, 1)[1]
+    assert json.loads(payload) == {"order": "busy:1", "amount": 3}  # JSON, whole on one line
+    again = cli("enqueue", "sync_order", "--payload", payload, "--app", "shopapp:app", "--json",
+                cwd=cli.app_dir)  # fmt: skip
+    assert again["created"] is True
+    assert "in sync_order" in shown and 'raise UpstreamError("HTTP 429' in shown
+    assert "corral/worker/" not in shown  # the worker's frames above the handler are left out
+    assert "frame(s) of Corral's worker above the handler not shown" in shown
+    assert "replayed" in shown and "(was exhausted)" in shown
+
+    data = cli("jobs", "show", "shop", failed.id, "--json")
+    assert "corral/worker/" in data["errors"][0]["traceback"]  # --json keeps every frame
+    for moment in (
+        data["replays"][0]["at"],
+        data["errors"][0]["at"],
+        data["created_at"],
+        cli("jobs", "show", "shop", pending.id, "--json")["cancellation"]["at"],
+    ):
+        assert datetime.fromisoformat(moment).tzinfo is not None, moment

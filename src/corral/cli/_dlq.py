@@ -38,9 +38,9 @@ from corral.cli._jobs import (
     PrefixOpt,
     SinceOpt,
     UntilOpt,
-    print_job,
     print_summaries,
 )
+from corral.cli._show import print_job
 from corral.cli._target import load_callable
 from corral.dead_letters import DeadLetters, Edit, RejectedEdit
 from corral.errors import ConfigError

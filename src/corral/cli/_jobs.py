@@ -5,8 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
-from rich.panel import Panel
 
 from corral.cli._common import (
     DryRunOption,
@@ -25,12 +23,11 @@ from corral.cli._common import (
     run,
     say,
     short,
-    to_plain,
 )
+from corral.cli._show import print_job
 from corral.cli._tables import Column, print_table
 from corral.engine.ops import LISTABLE
 from corral.filters import JobFilter, JobSummary
-from corral.job import JobInfo
 
 jobs_cli = typer.Typer(help="Find, inspect and act on jobs.", no_args_is_help=True)
 
@@ -90,51 +87,6 @@ def outcome(result: dict[str, Any], as_json: bool, done: str, not_done: str) -> 
     say(result, as_json, done if ok else not_done)
     if not ok:
         raise typer.Exit(Exit.NOT_DONE)
-
-
-def print_job(
-    url: str | None, queue: str, job_id: str, as_json: bool, *, dead_only: bool = False
-) -> None:
-    """`jobs show` and `dlq show`: one job with its errors and log, for humans or as JSON."""
-    app = ops_app(url)
-
-    async def fetch() -> tuple[JobInfo, list[str]]:
-        q = app.queue(queue)
-        info = await (q.dead_letters.get(job_id) if dead_only else q.get(job_id))
-        return info, await q.logs(job_id)
-
-    info, logs = run(app, fetch)
-    if as_json:
-        print_json({**to_plain(info), "logs": logs})
-    else:
-        show_job(info, logs)
-
-
-def show_job(info: JobInfo, logs: list[str]) -> None:
-    lines = [
-        f"{info.name} {info.id} in queue {info.queue}",
-        f"state {info.state}" + (f" ({info.dead_reason})" if info.dead_reason else ""),
-        f"group {info.group or '-'}  priority {info.priority}  attempt "
-        f"{info.attempt}/{info.max_attempts}  reschedules {info.reschedules}  stalls {info.stalls}",
-        f"created {ago(info.created_at)}  started {ago(info.started_at)}  "
-        f"finished {ago(info.finished_at)}  worker {info.worker or '-'}",
-        f"payload {info.payload}",
-    ]
-    if info.progress is not None:
-        lines.append(f"progress {info.progress}")
-    if info.result is not None:
-        lines.append(f"result {info.result}")
-    if info.cancellation:
-        lines.append(f"cancellation {info.cancellation}")
-    for r in info.replays:
-        lines.append(f"replayed by {r.get('by')} (was {r.get('reason')})")
-    console.print(Panel(escape("\n".join(lines)), title="job"))
-    for err in info.errors:
-        console.print(f"[red]attempt {err.attempt}: {escape(err.type)}: {escape(err.message)}[/]")
-        if err.traceback:
-            console.print(escape(err.traceback.rstrip()))
-    if logs:
-        console.print(Panel(escape("\n".join(logs[-50:])), title=f"log ({len(logs)} lines)"))
 
 
 @jobs_cli.command("ls")
