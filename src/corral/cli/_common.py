@@ -42,16 +42,20 @@ err_console = Console(stderr=True)
 
 UrlOption = Annotated[
     str | None,
-    typer.Option("--url", help=f"Redis URL (default: ${ENV_REDIS_URL})."),
+    typer.Option("--url", metavar="URL", help=f"Redis URL (default: ${ENV_REDIS_URL})."),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
-DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Show what would be touched.")]
+DryRunOption = Annotated[
+    bool, typer.Option("--dry-run", help="Only show what would be touched; change nothing.")
+]
 AppOption = Annotated[
     str | None,
-    typer.Option("--app", help="MODULE:APP defining the jobs (to validate payloads)."),
+    typer.Option(
+        "--app", metavar="MODULE:APP", help="The App defining the jobs (to validate payloads)."
+    ),
 ]
-QueueArg = Annotated[str, typer.Argument(help="Queue name.")]
+QueueArg = Annotated[str, typer.Argument(metavar="QUEUE", help="Queue name.")]
 
 
 class Exit(IntEnum):

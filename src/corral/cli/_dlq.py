@@ -27,6 +27,7 @@ from corral.cli._common import (
     say,
     to_plain,
 )
+from corral.cli._help import CorralTyper
 from corral.cli._jobs import (
     ErrorOpt,
     GroupOpt,
@@ -46,7 +47,7 @@ from corral.dead_letters import DeadLetters, Edit, RejectedEdit
 from corral.errors import ConfigError
 from corral.filters import JobFilter, JobSummary
 
-dlq_cli = typer.Typer(help="The dead-letter queue: inspect, replay, purge.", no_args_is_help=True)
+dlq_cli = CorralTyper(help="The dead-letter queue: inspect, replay, purge.")
 
 ListedOpt = Annotated[
     int, typer.Option("--limit", min=1, metavar="N", help="With --dry-run: list the first N jobs.")
@@ -182,7 +183,9 @@ def rejected_lines(rejected: tuple[RejectedEdit, ...]) -> str:
 @dlq_cli.command()
 def replay(
     queue: QueueArg,
-    job_id: Annotated[str | None, typer.Argument(help="One job id (or use filters/--all).")] = None,
+    job_id: Annotated[
+        str | None, typer.Argument(metavar="JOB_ID", help="One job id (or use filters/--all).")
+    ] = None,
     all_jobs: Annotated[bool, typer.Option("--all", help="Every dead job (with filters).")] = False,
     name: NameOpt = None,
     group: GroupOpt = None,
@@ -193,12 +196,15 @@ def replay(
     until: UntilOpt = None,
     payload: Annotated[
         str | None,
-        typer.Option("--payload", help="A whole new payload (JSON), one job; needs --app."),
+        typer.Option(
+            "--payload", metavar="JSON", help="A whole new payload, for one job; needs --app."
+        ),
     ] = None,
     patch: Annotated[
         str | None,
         typer.Option(
             "--patch",
+            metavar="JSON",
             help="JSON merge patch (RFC 7386) applied to each job's payload; needs --app.",
         ),
     ] = None,
@@ -206,10 +212,13 @@ def replay(
         str | None,
         typer.Option(
             "--edit",
+            metavar="MODULE:FUNCTION",
             help="MODULE:FUNCTION taking a payload dict, returning the new one; needs --app.",
         ),
     ] = None,
-    rate: Annotated[float | None, typer.Option("--rate", help="At most N jobs per second.")] = None,
+    rate: Annotated[
+        float | None, typer.Option("--rate", metavar="N", help="At most N jobs per second.")
+    ] = None,
     limit: ListedOpt = 20,
     app_target: AppOption = None,
     yes: YesOption = False,

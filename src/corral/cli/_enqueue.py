@@ -40,7 +40,9 @@ def read_payload(argument: str | None, option: str | None) -> dict[str, Any]:
 
 
 def enqueue(
-    name: Annotated[str, typer.Argument(help="Job name, as registered with @app.job.")],
+    name: Annotated[
+        str, typer.Argument(metavar="NAME", help="Job name, as registered with @app.job.")
+    ],
     app_target: Annotated[
         str,
         typer.Option("--app", metavar="MODULE:APP", help="The App defining the job (to validate)."),
@@ -48,7 +50,9 @@ def enqueue(
     payload_arg: Annotated[
         str | None, typer.Argument(metavar="PAYLOAD", help=PAYLOAD_HELP + " Or --payload.")
     ] = None,
-    payload: Annotated[str | None, typer.Option("--payload", help=PAYLOAD_HELP)] = None,
+    payload: Annotated[
+        str | None, typer.Option("--payload", metavar="JSON", help=PAYLOAD_HELP)
+    ] = None,
     delay: Annotated[
         str | None, typer.Option(metavar="DURATION", help="Run later, e.g. 30s, 5m.")
     ] = None,

@@ -24,32 +24,48 @@ from corral.cli._common import (
     say,
     short,
 )
+from corral.cli._help import CorralTyper
 from corral.cli._show import print_job
 from corral.cli._tables import Column, print_table
 from corral.engine.ops import LISTABLE
 from corral.filters import JobFilter, JobSummary
 
-jobs_cli = typer.Typer(help="Find, inspect and act on jobs.", no_args_is_help=True)
+jobs_cli = CorralTyper(help="Find, inspect and act on jobs.")
 
-IdArg = Annotated[str, typer.Argument(help="Job id.")]
+IdArg = Annotated[str, typer.Argument(metavar="JOB_ID", help="Job id.")]
 NameOpt = Annotated[str | None, typer.Option("--name", help="Job name.")]
 GroupOpt = Annotated[str | None, typer.Option("--group", help="Group (tenant).")]
-PrefixOpt = Annotated[str | None, typer.Option("--id-prefix", help="Job id prefix.")]
+PrefixOpt = Annotated[
+    str | None, typer.Option("--id-prefix", metavar="PREFIX", help="Job id prefix.")
+]
 ErrorOpt = Annotated[
     str | None,
     typer.Option(
         "--error",
+        metavar="TYPE",
         help="Last error's type or a base class of it: TimeoutError also finds JobTimeout.",
     ),
 ]
 MessageOpt = Annotated[
     str | None,
-    typer.Option("--message", help="Text in the last error's message (any case), e.g. 429."),
+    typer.Option(
+        "--message", metavar="TEXT", help="Text in the last error's message (any case), e.g. 429."
+    ),
 ]
-SinceOpt = Annotated[str | None, typer.Option("--since", help="Ended/created after (1h or ISO).")]
-UntilOpt = Annotated[str | None, typer.Option("--until", help="Ended/created before.")]
-LimitOpt = Annotated[int, typer.Option("--limit", min=1, help="Page size.")]
-OffsetOpt = Annotated[int, typer.Option("--offset", min=0, help="Skip this many.")]
+SinceOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--since", metavar="WHEN", help="Ended (or created) after: 1h for an hour ago, or ISO."
+    ),
+]
+UntilOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--until", metavar="WHEN", help="Ended (or created) before: 30m for 30 minutes ago, or ISO."
+    ),
+]
+LimitOpt = Annotated[int, typer.Option("--limit", min=1, metavar="N", help="List at most N.")]
+OffsetOpt = Annotated[int, typer.Option("--offset", min=0, metavar="N", help="Skip the first N.")]
 
 
 SUMMARY_COLUMNS = (
@@ -92,7 +108,9 @@ def outcome(result: dict[str, Any], as_json: bool, done: str, not_done: str) -> 
 @jobs_cli.command("ls")
 def list_jobs(
     queue: QueueArg,
-    state: Annotated[str, typer.Option(help=", ".join(LISTABLE))] = "waiting",
+    state: Annotated[
+        str, typer.Option(metavar="STATE", help="One of " + ", ".join(LISTABLE) + ".")
+    ] = "waiting",
     limit: LimitOpt = 20,
     offset: OffsetOpt = 0,
     oldest: Annotated[bool, typer.Option("--oldest", help="Oldest first.")] = False,
@@ -131,7 +149,12 @@ def find(
     message: MessageOpt = None,
     since: SinceOpt = None,
     until: UntilOpt = None,
-    state: Annotated[list[str] | None, typer.Option("--state", help="Repeatable.")] = None,
+    state: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--state", metavar="STATE", help="Only this state (repeat); default: every state."
+        ),
+    ] = None,
     limit: LimitOpt = 50,
     offset: OffsetOpt = 0,
     url: UrlOption = None,
@@ -154,10 +177,12 @@ def find(
 @jobs_cli.command()
 def cancel(
     queue: QueueArg,
-    job_id: Annotated[str | None, typer.Argument(help="Job id (or use --group/--name).")] = None,
+    job_id: Annotated[
+        str | None, typer.Argument(metavar="JOB_ID", help="Job id (or use --group/--name).")
+    ] = None,
     group: GroupOpt = None,
     name: NameOpt = None,
-    reason: Annotated[str, typer.Option(help="Why; kept with the job.")] = "",
+    reason: Annotated[str, typer.Option(metavar="TEXT", help="Why; kept with the job.")] = "",
     yes: YesOption = False,
     dry_run: DryRunOption = False,
     url: UrlOption = None,
@@ -253,7 +278,9 @@ def promote(
 def priority(
     queue: QueueArg,
     job_id: IdArg,
-    value: Annotated[int, typer.Argument(help="New priority, 0..2000 (lower runs sooner).")],
+    value: Annotated[
+        int, typer.Argument(metavar="PRIORITY", help="New priority, 0..2000 (lower runs sooner).")
+    ],
     url: UrlOption = None,
     as_json: JsonOption = False,
 ) -> None:
