@@ -386,3 +386,23 @@ async def test_jobs_show_prints_pasteable_json_and_the_users_frames(app: App, cl
         cli("jobs", "show", "shop", pending.id, "--json")["cancellation"]["at"],
     ):
         assert datetime.fromisoformat(moment).tzinfo is not None, moment
+
+
+# -- docs: the JSON shapes documented in docs/operations.md are the ones printed -----------------
+
+
+def documented_fields(heading: str) -> set[str]:
+    """The field names in the first column of the table under ``heading``."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "operations.md").read_text()
+    section = text.split(heading, 1)[1].split("\n#", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    return {name for row in rows for name in re.findall(r"`(\w+)`", row.split("|")[1])}
+
+
+async def test_the_documented_json_shapes_are_the_printed_ones(app: App, cli: Cli) -> None:
+    jobs = define_jobs(app)
+    failed = await jobs.sync_order.enqueue("busy:1")
+    await run_until_dead(app, failed)
+    shown = cli("jobs", "show", "shop", failed.id, "--json")
+    assert set(shown) == documented_fields("### `corral jobs show QUEUE JOB_ID --json`")
+    assert set(cli("info", "--json")[0]) == documented_fields("### `corral info --json`")
