@@ -174,13 +174,21 @@ async def test_an_edit_replays_a_filtered_set_validating_each_job(app: App, cli:
     assert (await acme[0].info()).replays[-1]["edited"] is True
     assert (await bolt.info()).state == "dead"
 
-    # a merge patch on what is left; one job by id works the same way
-    assert cli(*replay, "--patch", '{"amount": 7}', *with_app, "--json", cwd=cli.app_dir) == {
-        "replayed": 1,
-        "matched": 1,
-        "rejected": [],
+    # one job by id: an edit that does not validate exits 2 naming the field, then a patch
+    one = ("dlq", "replay", "shop", bolt.id, *with_app)
+    refused = cli(*one, "--edit", "fixes:clamp", cwd=cli.app_dir, code=2)
+    assert "amount" in refused.stderr and (await bolt.info()).state == "dead"
+    assert cli(*one, "--patch", '{"amount": 7}', "--json", cwd=cli.app_dir) == {
+        "id": bolt.id,
+        "replayed": True,
     }
     assert (await bolt.info()).payload == {"order": "bolt:1", "amount": 7}
+    # a merge patch over what is left of a set: nothing now
+    assert cli(*replay, "--patch", '{"amount": 7}', *with_app, "--json", cwd=cli.app_dir) == {
+        "replayed": 0,
+        "matched": 0,
+        "rejected": [],
+    }
 
 
 async def test_the_python_api_edits_a_set_with_a_patch_or_a_function(app: App) -> None:

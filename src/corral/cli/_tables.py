@@ -73,7 +73,11 @@ def _table(
     title: str, columns: Sequence[Column], widths: Sequence[int], rows: Sequence[Sequence[str]]
 ) -> Table:
     table = Table(
-        title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True
+        title=Text(title),
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        collapse_padding=True,
     )
     for col, width in zip(columns, widths, strict=True):
         table.add_column(
