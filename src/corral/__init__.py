@@ -6,7 +6,7 @@ tokens, fair multi-tenant groups, and a dead-letter set you can inspect and repl
 
 from corral.app import App
 from corral.context import JobContext, current_job
-from corral.dead_letters import DeadLetters, ReplayReport
+from corral.dead_letters import DeadLetters, RejectedEdit, ReplayReport
 from corral.definition import AsyncJobFunction, JobFunction, PreparedJob, SyncJobFunction
 from corral.errors import (
     ConfigError,
@@ -91,6 +91,7 @@ __all__ = [
     "QueueNotFound",
     "RateLimit",
     "RateLimited",
+    "RejectedEdit",
     "Replay",
     "ReplayReport",
     "ResultTimeout",

@@ -61,6 +61,13 @@ class ErrorRecord:
     traceback: str
     at: datetime | None
     worker: str | None = None
+    types: tuple[str, ...] = ()  # the exception's class chain, most specific first
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """The names an error-type filter matches: the class chain when it was recorded,
+        else the type alone (older records, errors that are no exception)."""
+        return self.types or ((self.type,) if self.type else ())
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,12 +140,17 @@ class JobSummary:
     dead_reason: str | None
     worker: str | None
     reschedules: int
+    error_types: tuple[str, ...] = ()  # the last error's class chain, most specific first
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for name in self.__slots__:
             value = getattr(self, name)
-            out[name] = value.isoformat() if isinstance(value, datetime) else value
+            if isinstance(value, datetime):
+                value = value.isoformat()
+            elif isinstance(value, tuple):
+                value = list(value)
+            out[name] = value
         return out
 
 

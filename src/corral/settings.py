@@ -92,7 +92,7 @@ def parse_redis_url(url: str, *, source: str = ENV_REDIS_URL) -> RedisTarget:
 
 
 def parse_duration(text: str) -> timedelta:
-    """``90s``, ``5m``, ``1h30m``, ``2d`` -> timedelta."""
+    """``500ms``, ``90s``, ``5m``, ``1h30m``, ``2d``, ``1w`` -> timedelta."""
     text = text.strip().lower()
     pos, seconds = 0, 0.0
     for m in _DURATION.finditer(text):
@@ -101,8 +101,25 @@ def parse_duration(text: str) -> timedelta:
         seconds += float(m.group(1)) * _UNITS[m.group(2)]
         pos = m.end()
     if pos != len(text) or not text:
-        raise ConfigError(f"not a duration: {text!r} (use e.g. 30s, 5m, 1h30m, 2d)")
+        raise ConfigError(
+            f"not a duration: {text!r} (a number and a unit: 500ms, 30s, 5m, 1h30m, 2d, 1w)"
+        )
     return timedelta(seconds=seconds)
+
+
+def describe_span(span: timedelta) -> str:
+    """A duration as people read it in a message: ``10 ms``, ``1.5 s``, ``5 min``, ``2 h``
+    (``str(timedelta)`` gives ``0:00:00.010000``)."""
+    ms = span / timedelta(milliseconds=1)
+    if abs(ms) < 1000:
+        return f"{ms:g} ms"
+    seconds = ms / 1000
+    if abs(seconds) < 120 or seconds % 60:
+        return f"{seconds:g} s"
+    minutes = seconds / 60
+    if abs(minutes) < 120 or minutes % 60:
+        return f"{minutes:g} min"
+    return f"{minutes / 60:g} h"
 
 
 def _env_bool(name: str, text: str) -> bool:
@@ -112,11 +129,11 @@ def _env_bool(name: str, text: str) -> bool:
         raise ConfigError(f"{name}={text!r}: use 1/0, true/false or yes/no") from None
 
 
-def _env_int(name: str, text: str) -> int:
+def _env_int(name: str, text: str, unit: str) -> int:
     try:
         return int(text)
     except ValueError:
-        raise ConfigError(f"{name}={text!r} is not an integer") from None
+        raise ConfigError(f"{name}={text!r} is not a whole number of {unit}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,11 +156,20 @@ class Settings:
                 f"{ENV_PREFIX}={self.prefix!r}: use 1-64 letters, digits, '_', '-' or '.'"
             )
         if self.max_payload_bytes <= 0:
-            raise ConfigError(f"{ENV_MAX_PAYLOAD} must be positive, got {self.max_payload_bytes}")
+            raise ConfigError(
+                f"{ENV_MAX_PAYLOAD} must be a positive number of bytes, "
+                f"got {self.max_payload_bytes}"
+            )
         if self.lease < timedelta(milliseconds=200):
-            raise ConfigError(f"lease ({ENV_LEASE_MS}) must be at least 200 ms, got {self.lease}")
+            raise ConfigError(
+                f"lease ({ENV_LEASE_MS}) must be at least 200 ms, got {describe_span(self.lease)}"
+            )
         if self.reap_interval <= timedelta(0):
-            raise ConfigError("reap_interval must be positive")
+            raise ConfigError(
+                f"reap_interval must be positive, got {describe_span(self.reap_interval)}"
+            )
+        if self.connect_retries < 0:
+            raise ConfigError(f"connect_retries must not be negative, got {self.connect_retries}")
 
     @property
     def target(self) -> RedisTarget | None:
@@ -170,10 +196,10 @@ class Settings:
             values["prefix"] = prefix
         size = env.get(ENV_MAX_PAYLOAD, "").strip()
         if size:
-            values["max_payload_bytes"] = _env_int(ENV_MAX_PAYLOAD, size)
+            values["max_payload_bytes"] = _env_int(ENV_MAX_PAYLOAD, size, "bytes")
         lease = env.get(ENV_LEASE_MS, "").strip()
         if lease:
-            values["lease"] = timedelta(milliseconds=_env_int(ENV_LEASE_MS, lease))
+            values["lease"] = timedelta(milliseconds=_env_int(ENV_LEASE_MS, lease, "milliseconds"))
         embedded = env.get(ENV_EMBEDDED, "").strip()
         if embedded:
             values["embedded"] = _env_bool(ENV_EMBEDDED, embedded)

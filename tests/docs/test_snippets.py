@@ -83,6 +83,12 @@ async def flaky(shop: str) -> None:
     raise ConnectionError(f"{shop} API unreachable")
 """
 
+# operations.md shows this function (the edit `dlq replay --edit myapp.fixes:...` calls)
+FIXES_MODULE = """
+def to_backup_shop(payload: dict) -> dict:
+    return {**payload, "shop": "backup.myshopify.com"}
+"""
+
 SEED = """
 import asyncio
 from corral import Worker
@@ -105,6 +111,7 @@ def seed(server: EmbeddedServer, prefix: str, tmp_path: Path) -> None:
     (tmp_path / "myapp").mkdir()
     (tmp_path / "myapp" / "__init__.py").write_text("")
     (tmp_path / "myapp" / "jobs.py").write_text(APP_MODULE)
+    (tmp_path / "myapp" / "fixes.py").write_text(FIXES_MODULE)
     proc = subprocess.run(
         [sys.executable, "-c", SEED],
         env=env_for(server, prefix),

@@ -96,10 +96,16 @@ async def test_info_json_lists_counts(server: EmbeddedServer, prefix: str, proje
     [
         (["worker", "nomodule"], {}, "MODULE:APP"),
         (["worker", "does_not_exist:app"], {}, "cannot import"),
-        (["worker", "shopjobs:slow"], {}, "is not a corral.App"),
+        (["worker", "shopjobs:slow"], {}, "is not a corral.App but a JobFunction"),
+        (
+            ["worker", "shopjobs:ap"],
+            {},
+            "module 'shopjobs' has no attribute 'ap' (its App objects: app)",
+        ),
         (["worker", "shopjobs:app"], {"CORRAL_REDIS_URL": "http://nope"}, "CORRAL_REDIS_URL"),
         (["info"], {"CORRAL_REDIS_URL": "", "CORRAL_EMBEDDED": "0"}, "embedded server is refused"),
         (["info"], {"CORRAL_EMBEDDED": "maybe"}, "CORRAL_EMBEDDED"),
+        (["info"], {"CORRAL_LEASE_MS": "10"}, "must be at least 200 ms, got 10 ms"),
     ],
 )
 def test_usage_errors_exit_2_with_a_message(
@@ -109,6 +115,39 @@ def test_usage_errors_exit_2_with_a_message(
     proc = run_cli(args, env, project)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert fragment in proc.stderr
+
+
+BROKEN_MODULES = {  # module: (its source, where it raises, what)
+    "missing_dep": ("import os\n\nimport requestz\n", "missing_dep.py, line 3", "No module"),
+    "raising": ("app = None\nrate = 1 / 0\n", "raising.py, line 2", "ZeroDivisionError"),
+    "bad_syntax": ("from corral import App\napp = App(\n", "bad_syntax.py, line 2", "SyntaxError"),
+    # raised in a module the user's module imports: the innermost of the user's frames
+    "raising_deeper": ("import helper\napp = helper.make()\n", "helper.py, line 4", "KeyError"),
+}
+
+
+@pytest.mark.parametrize("module", sorted(BROKEN_MODULES))
+def test_an_error_in_the_users_module_shows_its_file_and_line(project: Path, module: str) -> None:
+    """Issue 13.8: what the user's module raised, where, in one or two lines: no traceback
+    through importlib and Corral."""
+    source, where, error = BROKEN_MODULES[module]
+    (project / f"{module}.py").write_text(source)
+    (project / "helper.py").write_text("import os\n\ndef make():\n    return os.environ['SHOP']\n")
+    env = {k: v for k, v in os.environ.items() if k != "SHOP"}
+    proc = run_cli(["worker", f"{module}:app"], env, project)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) <= 2, proc.stderr
+    assert f"cannot import {module!r} ({where})" in lines[0], proc.stderr
+    assert error in lines[0], proc.stderr
+    assert "Traceback" not in proc.stderr and "importlib" not in proc.stderr
+
+
+def test_a_module_without_an_app_says_so(project: Path) -> None:
+    (project / "plain.py").write_text("x = 1\n")
+    proc = run_cli(["worker", "plain:app"], dict(os.environ), project)
+    assert proc.returncode == 2
+    assert "module 'plain' has no attribute 'app' (it defines no corral.App)" in proc.stderr
 
 
 async def test_sigterm_lets_the_running_job_finish(

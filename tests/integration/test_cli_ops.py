@@ -3,19 +3,15 @@ every read command's --json is parsed, destructive commands confirm, exit codes 
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from corral import App, Fatal, JobFailed, RetryPolicy
 from corral.embedded import EmbeddedServer
 from corral.testing import running_worker
+from tests.integration._cli import Cli
 
 JOBS_MODULE = """
 from corral import App, Fatal, RetryPolicy
@@ -30,29 +26,8 @@ async def sync_order(order: str, amount: int = 0) -> str:
 
 
 @pytest.fixture
-def cli(server: EmbeddedServer, prefix: str, tmp_path: Path):  # type: ignore[no-untyped-def]
-    env = {**os.environ, "CORRAL_REDIS_URL": server.url, "CORRAL_PREFIX": prefix}
-    (tmp_path / "shopapp.py").write_text(JOBS_MODULE)
-    bare = tmp_path / "ops-box"  # an ops machine: no job code here
-    bare.mkdir()
-
-    def run(*args: str, cwd: Path = bare, code: int = 0) -> Any:
-        proc = subprocess.run(
-            [sys.executable, "-m", "corral", *args],
-            env=env,
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            stdin=subprocess.DEVNULL,
-        )
-        assert proc.returncode == code, f"{args}: {proc.returncode} {proc.stdout} {proc.stderr}"
-        if "--json" in args and code == 0:
-            return json.loads(proc.stdout)
-        return proc
-
-    run.app_dir = tmp_path  # type: ignore[attr-defined]
-    return run
+def cli(server: EmbeddedServer, prefix: str, tmp_path: Path) -> Cli:
+    return Cli(server, prefix, tmp_path, JOBS_MODULE)
 
 
 def make_app(app: App):  # type: ignore[no-untyped-def]
@@ -122,13 +97,15 @@ async def test_actions_confirm_dry_run_and_act(app: App, cli) -> None:  # type: 
     pending = [await job.enqueue(f"dune:{i}") for i in range(5)]
     delayed = await job.with_options(delay=timedelta(hours=1)).enqueue("dune:late")
 
-    assert cli("dlq", "replay", "shop", "--all", "--dry-run", "--json") == {
-        "would_replay": 3,
-        "dry_run": True,
-    }
+    dry = cli("dlq", "replay", "shop", "--all", "--dry-run", "--json")
+    assert (dry["would_replay"], dry["dry_run"], len(dry["jobs"])) == (3, True, 3)
     refused = cli("dlq", "replay", "shop", "--all", code=2)
     assert "--yes" in refused.stderr
-    assert cli("dlq", "replay", "shop", "--all", "--yes", "--json") == {"replayed": 3, "matched": 3}
+    assert cli("dlq", "replay", "shop", "--all", "--yes", "--json") == {
+        "replayed": 3,
+        "matched": 3,
+        "rejected": [],
+    }
     assert (await app.queue("shop").counts()).dead == 0
 
     assert cli("jobs", "promote", "shop", delayed.id, "--json") == {
@@ -141,7 +118,9 @@ async def test_actions_confirm_dry_run_and_act(app: App, cli) -> None:  # type: 
     assert first[0]["id"] == pending[4].id
 
     assert (
-        cli("jobs", "cancel", "shop", pending[0].id, "--reason", "test", "--json")["outcome"]
+        cli("jobs", "cancel", "shop", pending[0].id, "--reason", "test", "--yes", "--json")[
+            "outcome"
+        ]
         == "cancelled"
     )
     assert cli("jobs", "cancel", "shop", "--group", "dune", "--dry-run", "--json") == {
@@ -189,33 +168,32 @@ async def test_enqueue_and_edited_replay_validate_against_the_model(app: App, cl
     made = cli(
         "enqueue",
         "sync_order",
-        "--json",
         '{"order": "acme:9", "amount": 5}',
         "--app",
         "shopapp:app",
         "--job-id",
         "order-9",
-        "--print-json",
+        "--json",
         cwd=app_dir,
     )
     assert made == {"id": "order-9", "queue": "shop", "created": True}
     again = cli(
         "enqueue",
         "sync_order",
-        "--json",
+        "--payload",
         '{"order": "acme:9"}',
         "--app",
         "shopapp:app",
         "--job-id",
         "order-9",
-        "--print-json",
+        "--json",
         cwd=app_dir,
     )
     assert again["created"] is False
     bad = cli(
         "enqueue",
         "sync_order",
-        "--json",
+        "--payload",
         '{"order": 5, "amount": "lots"}',
         "--app",
         "shopapp:app",
@@ -223,8 +201,8 @@ async def test_enqueue_and_edited_replay_validate_against_the_model(app: App, cl
         code=2,
     )
     assert "amount" in bad.stderr
-    cli("enqueue", "no_such_job", "--json", "{}", "--app", "shopapp:app", cwd=app_dir, code=2)
-    cli("enqueue", "sync_order", "--json", '{"order": "x"}', code=2)  # no --app: cannot validate
+    cli("enqueue", "no_such_job", "--payload", "{}", "--app", "shopapp:app", cwd=app_dir, code=2)
+    cli("enqueue", "sync_order", "--payload", '{"order": "x"}', code=2)  # no --app: cannot validate
 
     job = make_app(app)
     dead = await job.enqueue("bolt:1!")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from corral import App, JobFailed, JobState, Settings
+from corral import App, JobFailed, JobFilter, JobState, Settings
 from corral.embedded import EmbeddedServer
 from corral.testing import running_worker
 from tests.integration._helpers import NO_RETRY, wait_until
@@ -149,6 +149,17 @@ async def test_process_errors_fatal_and_retry(proc_app: App, tmp_path: Path) -> 
     assert (await fatal.info()).attempt == 1
     assert (await again.info()).reschedules == 1
     assert died_failed.value.error_type == "ChildProcessDied"
+
+
+async def test_process_errors_carry_their_class_chain(proc_app: App, tmp_path: Path) -> None:
+    """Issue 13.2: a filter on a base class finds a child's error too."""
+    async with running_worker(proc_app, ["proc"], process_slots=1):
+        lost = await process_jobs.read_file.enqueue(str(tmp_path / "nothing-here"))
+        with pytest.raises(JobFailed):
+            await lost.result(timeout=30)
+    found = await proc_app.queue("proc").dead_letters.jobs(JobFilter(error_type="OSError"))
+    assert [j.id for j in found] == [lost.id]
+    assert found[0].error_types == ("FileNotFoundError", "OSError")
 
 
 async def test_process_timeout_kills_and_replaces_the_child(proc_app: App) -> None:

@@ -289,6 +289,7 @@ async def test_cancel_a_running_job_from_another_process(
                 handle.id,
                 "--reason",
                 "wrong customer",
+                "--yes",  # a one-job cancel asks, like rm (issue 13.4)
                 "--json",
             ],
             env=env,

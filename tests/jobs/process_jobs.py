@@ -46,6 +46,12 @@ def hang(seconds: float) -> int:
     return os.getpid()
 
 
+@app.job(queue="proc", mode="process", retry=ONE_ATTEMPT)
+def read_file(path: str) -> str:
+    with open(path) as fh:  # FileNotFoundError, an OSError: its class chain comes back
+        return fh.read()
+
+
 @app.job(queue="proc", mode="process")
 def report_progress(steps: int) -> str:
     job = current_job()

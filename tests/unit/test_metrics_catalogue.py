@@ -8,7 +8,6 @@ import sys
 
 import pytest
 
-from corral.models import JobState
 from corral.metrics import catalogue
 from corral.metrics.catalogue import (
     ALLOWED_LABELS,
@@ -20,6 +19,7 @@ from corral.metrics.catalogue import (
     Source,
     family_of,
 )
+from corral.models import JobState
 
 NAME = re.compile(r"^corral_[a-z][a-z0-9]*(_[a-z0-9]+)*$")
 # Families that measure a duration or an age must say so in seconds; words that give them away.

@@ -3,7 +3,7 @@ from datetime import timedelta
 import pytest
 
 from corral import ConfigError, Settings
-from corral.settings import parse_redis_url
+from corral.settings import describe_span, parse_duration, parse_redis_url
 
 
 def test_from_env_reads_url_prefix_and_limit() -> None:
@@ -66,6 +66,55 @@ def test_bad_values_name_the_variable(env: dict[str, str], fragment: str) -> Non
 def test_lease_floor() -> None:
     with pytest.raises(ConfigError, match="lease"):
         Settings(lease=timedelta(milliseconds=10))
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"CORRAL_LEASE_MS": "10"},
+            "lease (CORRAL_LEASE_MS) must be at least 200 ms, got 10 ms",
+        ),
+        ({"CORRAL_LEASE_MS": "-1500"}, "got -1.5 s"),
+        ({"CORRAL_LEASE_MS": "30s"}, "CORRAL_LEASE_MS='30s' is not a whole number of milliseconds"),
+        (
+            {"CORRAL_MAX_PAYLOAD_BYTES": "1MB"},
+            "CORRAL_MAX_PAYLOAD_BYTES='1MB' is not a whole number of bytes",
+        ),
+        ({"CORRAL_MAX_PAYLOAD_BYTES": "-1"}, "must be a positive number of bytes, got -1"),
+    ],
+)
+def test_messages_say_units_people_read(env: dict[str, str], message: str) -> None:
+    """Issue 13.9: not ``0:00:00.010000`` but ``10 ms``; a number's unit is named."""
+    with pytest.raises(ConfigError) as err:
+        Settings.from_env(env)
+    assert message in str(err.value)
+    assert "0:00" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("span", "text"),
+    [
+        (timedelta(milliseconds=10), "10 ms"),
+        (timedelta(milliseconds=0.5), "0.5 ms"),
+        (timedelta(seconds=1.5), "1.5 s"),
+        (timedelta(seconds=90), "90 s"),
+        (timedelta(minutes=5), "5 min"),
+        (timedelta(minutes=90), "90 min"),
+        (timedelta(hours=2), "2 h"),
+    ],
+)
+def test_describe_span(span: timedelta, text: str) -> None:
+    assert describe_span(span) == text
+
+
+def test_other_settings_messages_name_their_values() -> None:
+    with pytest.raises(ConfigError, match="reap_interval must be positive, got 0 ms"):
+        Settings(reap_interval=timedelta(0))
+    with pytest.raises(ConfigError, match="connect_retries must not be negative, got -1"):
+        Settings(connect_retries=-1)
+    with pytest.raises(ConfigError, match=r"a number and a unit: 500ms"):
+        parse_duration("10")
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,6 @@ Exit codes (the table in docs/operations.md): see :class:`Exit`.
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import json
 import os
 import sys
@@ -22,6 +21,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from corral.app import App
+from corral.cli._target import load_app
 from corral.errors import (
     ConfigError,
     ConnectionLost,
@@ -42,16 +42,20 @@ err_console = Console(stderr=True)
 
 UrlOption = Annotated[
     str | None,
-    typer.Option("--url", help=f"Redis URL (default: ${ENV_REDIS_URL})."),
+    typer.Option("--url", metavar="URL", help=f"Redis URL (default: ${ENV_REDIS_URL})."),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
-DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Show what would be touched.")]
+DryRunOption = Annotated[
+    bool, typer.Option("--dry-run", help="Only show what would be touched; change nothing.")
+]
 AppOption = Annotated[
     str | None,
-    typer.Option("--app", help="MODULE:APP defining the jobs (to validate payloads)."),
+    typer.Option(
+        "--app", metavar="MODULE:APP", help="The App defining the jobs (to validate payloads)."
+    ),
 ]
-QueueArg = Annotated[str, typer.Argument(help="Queue name.")]
+QueueArg = Annotated[str, typer.Argument(metavar="QUEUE", help="Queue name.")]
 
 
 class Exit(IntEnum):
@@ -62,6 +66,7 @@ class Exit(IntEnum):
     USAGE = 2  # bad usage or configuration (options, URL, payload, a refused embedded server)
     UNAVAILABLE = 3  # Redis unreachable or refusing (connection, server error)
     NOT_DONE = 4  # nothing done: the job is not in a state for this action, or you said no
+    INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, as shells report it); what was done is said
 
 
 def exit_code(exc: CorralError) -> Exit:
@@ -104,32 +109,17 @@ def make_filter(
     error: str | None,
     since: str | None,
     until: str | None,
+    message: str | None = None,
 ) -> JobFilter:
     return JobFilter(
         name=name,
         group=group,
         id_prefix=id_prefix,
         error_type=error,
+        error_message=message,
         since=parse_when(since) if since else None,
         until=parse_when(until) if until else None,
     )
-
-
-def load_app(target: str) -> App:
-    """Import ``module:attribute`` (the current directory is importable) and return the App."""
-    module_name, _, attr = target.partition(":")
-    if not module_name or not attr:
-        raise ConfigError(f"expected MODULE:APP (e.g. myapp.jobs:app), got {target!r}")
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ConfigError(f"cannot import {module_name!r}: {exc}") from exc
-    app = getattr(module, attr, None)
-    if not isinstance(app, App):
-        raise ConfigError(f"{target!r} is not a corral.App (got {type(app).__name__})")
-    return app
 
 
 def ops_app(url: str | None, app_target: str | None = None) -> App:
@@ -147,8 +137,14 @@ def ops_app(url: str | None, app_target: str | None = None) -> App:
     return App(settings)
 
 
-def run(app: App, work: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """Run an async operation, closing connections, mapping errors to exit codes."""
+def run(
+    app: App,
+    work: Callable[[], Coroutine[Any, Any, T]],
+    *,
+    interrupted: Callable[[], str] | None = None,
+) -> T:
+    """Run an async operation, closing connections, mapping errors to exit codes. Ctrl-C
+    exits INTERRUPTED saying ``interrupted()``: what the operation had done by then."""
 
     async def main() -> T:
         try:
@@ -160,6 +156,10 @@ def run(app: App, work: Callable[[], Coroutine[Any, Any, T]]) -> T:
         return run_loop(main())
     except CorralError as exc:
         raise fail_with(exc) from None
+    except KeyboardInterrupt:
+        said = interrupted() if interrupted else ""
+        err_console.print(f"interrupted{': ' if said else ''}{escape(said)}", soft_wrap=True)
+        raise typer.Exit(Exit.INTERRUPTED) from None
 
 
 def print_json(value: Any) -> None:
@@ -170,8 +170,8 @@ def say(result: Any, as_json: bool, text: str) -> None:
     """A command's answer: ``result`` as JSON with ``--json``, else ``text`` for humans."""
     if as_json:
         print_json(result)
-    else:
-        console.print(text)
+    else:  # ids, names and error messages are not markup; one line however long
+        console.print(escape(text), soft_wrap=True)
 
 
 def to_plain(value: Any) -> Any:

@@ -5,9 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
-from rich.panel import Panel
-from rich.table import Table
 
 from corral.cli._common import (
     DryRunOption,
@@ -19,43 +16,85 @@ from corral.cli._common import (
     ago,
     confirm,
     console,
+    fail,
     make_filter,
     ops_app,
     print_json,
     run,
     say,
     short,
-    to_plain,
 )
+from corral.cli._help import CorralTyper
+from corral.cli._show import print_job
+from corral.cli._tables import Column, print_table
 from corral.engine import LISTABLE
 from corral.filters import JobFilter
-from corral.models import JobInfo, JobSummary
+from corral.models import JobSummary
 
-jobs_cli = typer.Typer(help="Find, inspect and act on jobs.", no_args_is_help=True)
+jobs_cli = CorralTyper(help="Find, inspect and act on jobs.")
 
-IdArg = Annotated[str, typer.Argument(help="Job id.")]
+IdArg = Annotated[str, typer.Argument(metavar="JOB_ID", help="Job id.")]
 NameOpt = Annotated[str | None, typer.Option("--name", help="Job name.")]
 GroupOpt = Annotated[str | None, typer.Option("--group", help="Group (tenant).")]
-PrefixOpt = Annotated[str | None, typer.Option("--id-prefix", help="Job id prefix.")]
-ErrorOpt = Annotated[str | None, typer.Option("--error", help="Error type, e.g. TimeoutError.")]
-SinceOpt = Annotated[str | None, typer.Option("--since", help="Ended/created after (1h or ISO).")]
-UntilOpt = Annotated[str | None, typer.Option("--until", help="Ended/created before.")]
-LimitOpt = Annotated[int, typer.Option("--limit", min=1, help="Page size.")]
-OffsetOpt = Annotated[int, typer.Option("--offset", min=0, help="Skip this many.")]
+PrefixOpt = Annotated[
+    str | None, typer.Option("--id-prefix", metavar="PREFIX", help="Job id prefix.")
+]
+ErrorOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--error",
+        metavar="TYPE",
+        help="Last error's type or a base class of it: TimeoutError also finds JobTimeout.",
+    ),
+]
+MessageOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--message", metavar="TEXT", help="Text in the last error's message (any case), e.g. 429."
+    ),
+]
+SinceOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--since", metavar="WHEN", help="Ended (or created) after: 1h for an hour ago, or ISO."
+    ),
+]
+UntilOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--until", metavar="WHEN", help="Ended (or created) before: 30m for 30 minutes ago, or ISO."
+    ),
+]
+LimitOpt = Annotated[int, typer.Option("--limit", min=1, metavar="N", help="List at most N.")]
+OffsetOpt = Annotated[int, typer.Option("--offset", min=0, metavar="N", help="Skip the first N.")]
 
 
-def summary_table(title: str, jobs: list[JobSummary]) -> Table:
-    table = Table(title=title)
-    for col in ("id", "name", "state", "group", "attempt", "when", "error"):
-        table.add_column(col, overflow="fold" if col == "id" else "ellipsis")
+SUMMARY_COLUMNS = (
+    Column("id"),
+    Column("name"),
+    Column("state"),
+    Column("group", floor=6),
+    Column("attempt", justify="right"),
+    Column("when"),
+    Column("error", floor=10),
+)
+
+
+def print_summaries(title: str, jobs: list[JobSummary], empty: str) -> None:
+    """A listing of jobs, one line each, ids whole (see ``_tables``)."""
+    if not jobs:
+        console.print(empty)
+        return
+    rows = []
     for j in jobs:
         when = j.finished_at or j.started_at or j.created_at
-        err = f"{j.error_type}: {short(j.error_message, 50)}" if j.error_type else ""
+        kind = (j.error_type or "").rsplit(".", 1)[-1]  # the class, not its module: narrow
+        err = f"{kind}: {short(j.error_message, 200)}" if kind else ""
         if j.dead_reason:
             err = f"[{j.dead_reason}] {err}"
-        cells = (j.id, j.name, j.state, j.group or "", f"{j.attempt}/{j.max_attempts}")
-        table.add_row(*(escape(c) for c in (*cells, ago(when), err)))
-    return table
+        attempt = f"{j.attempt}/{j.max_attempts}"
+        rows.append((j.id, j.name, j.state, j.group or "", attempt, ago(when), err))
+    print_table(console, title, SUMMARY_COLUMNS, rows)
 
 
 def outcome(result: dict[str, Any], as_json: bool, done: str, not_done: str) -> None:
@@ -67,55 +106,12 @@ def outcome(result: dict[str, Any], as_json: bool, done: str, not_done: str) -> 
         raise typer.Exit(Exit.NOT_DONE)
 
 
-def print_job(
-    url: str | None, queue: str, job_id: str, as_json: bool, *, dead_only: bool = False
-) -> None:
-    """`jobs show` and `dlq show`: one job with its errors and log, for humans or as JSON."""
-    app = ops_app(url)
-
-    async def fetch() -> tuple[JobInfo, list[str]]:
-        q = app.queue(queue)
-        info = await (q.dead_letters.get(job_id) if dead_only else q.get(job_id))
-        return info, await q.logs(job_id)
-
-    info, logs = run(app, fetch)
-    if as_json:
-        print_json({**to_plain(info), "logs": logs})
-    else:
-        show_job(info, logs)
-
-
-def show_job(info: JobInfo, logs: list[str]) -> None:
-    lines = [
-        f"{info.name} {info.id} in queue {info.queue}",
-        f"state {info.state}" + (f" ({info.dead_reason})" if info.dead_reason else ""),
-        f"group {info.group or '-'}  priority {info.priority}  attempt "
-        f"{info.attempt}/{info.max_attempts}  reschedules {info.reschedules}  stalls {info.stalls}",
-        f"created {ago(info.created_at)}  started {ago(info.started_at)}  "
-        f"finished {ago(info.finished_at)}  worker {info.worker or '-'}",
-        f"payload {info.payload}",
-    ]
-    if info.progress is not None:
-        lines.append(f"progress {info.progress}")
-    if info.result is not None:
-        lines.append(f"result {info.result}")
-    if info.cancellation:
-        lines.append(f"cancellation {info.cancellation}")
-    for r in info.replays:
-        lines.append(f"replayed by {r.by} (was {r.reason})")
-    console.print(Panel(escape("\n".join(lines)), title="job"))
-    for err in info.errors:
-        console.print(f"[red]attempt {err.attempt}: {escape(err.type)}: {escape(err.message)}[/]")
-        if err.traceback:
-            console.print(escape(err.traceback.rstrip()))
-    if logs:
-        console.print(Panel(escape("\n".join(logs[-50:])), title=f"log ({len(logs)} lines)"))
-
-
 @jobs_cli.command("ls")
 def list_jobs(
     queue: QueueArg,
-    state: Annotated[str, typer.Option(help=", ".join(LISTABLE))] = "waiting",
+    state: Annotated[
+        str, typer.Option(metavar="STATE", help="One of " + ", ".join(LISTABLE) + ".")
+    ] = "waiting",
     limit: LimitOpt = 20,
     offset: OffsetOpt = 0,
     oldest: Annotated[bool, typer.Option("--oldest", help="Oldest first.")] = False,
@@ -133,7 +129,7 @@ def list_jobs(
     if as_json:
         print_json([j.to_dict() for j in jobs])
     else:
-        console.print(summary_table(f"{queue}: {state}", jobs) if jobs else f"no {state} jobs")
+        print_summaries(f"{queue}: {state}", jobs, f"no {state} jobs")
 
 
 @jobs_cli.command()
@@ -151,16 +147,22 @@ def find(
     group: GroupOpt = None,
     id_prefix: PrefixOpt = None,
     error: ErrorOpt = None,
+    message: MessageOpt = None,
     since: SinceOpt = None,
     until: UntilOpt = None,
-    state: Annotated[list[str] | None, typer.Option("--state", help="Repeatable.")] = None,
+    state: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--state", metavar="STATE", help="Only this state (repeat); default: every state."
+        ),
+    ] = None,
     limit: LimitOpt = 50,
     offset: OffsetOpt = 0,
     url: UrlOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Jobs by name, group, id prefix, error type and time range."""
-    where = make_filter(name, group, id_prefix, error, since, until)
+    """Jobs by name, group, id prefix, error type or message, and time range."""
+    where = make_filter(name, group, id_prefix, error, since, until, message)
     states = tuple(state or LISTABLE)
     bad = [s for s in states if s not in LISTABLE]
     if bad:
@@ -170,16 +172,18 @@ def find(
     if as_json:
         print_json([j.to_dict() for j in jobs])
     else:
-        console.print(summary_table(f"{queue}: found", jobs) if jobs else "no matching jobs")
+        print_summaries(f"{queue}: found", jobs, "no matching jobs")
 
 
 @jobs_cli.command()
 def cancel(
     queue: QueueArg,
-    job_id: Annotated[str | None, typer.Argument(help="Job id (or use --group/--name).")] = None,
+    job_id: Annotated[
+        str | None, typer.Argument(metavar="JOB_ID", help="Job id (or use --group/--name).")
+    ] = None,
     group: GroupOpt = None,
     name: NameOpt = None,
-    reason: Annotated[str, typer.Option(help="Why; kept with the job.")] = "",
+    reason: Annotated[str, typer.Option(metavar="TEXT", help="Why; kept with the job.")] = "",
     yes: YesOption = False,
     dry_run: DryRunOption = False,
     url: UrlOption = None,
@@ -189,11 +193,16 @@ def cancel(
     app = ops_app(url)
     q = app.queue(queue)
     if job_id:
+        info = run(app, lambda: q.get(job_id))
+        what = f"job {job_id} ({info.name}, {info.state})"
+        if info.state.terminal:  # nothing to cancel: no question to ask
+            say({"id": job_id, "outcome": "ended"}, as_json, f"{what}: already ended")
+            raise typer.Exit(Exit.NOT_DONE)
         if dry_run:
-            info = run(app, lambda: q.get(job_id))
             result: dict[str, Any] = {"id": job_id, "state": info.state, "dry_run": True}
-            say(result, as_json, f"would cancel {job_id} ({info.state})")
+            say(result, as_json, f"would cancel {what}")
             return
+        confirm(f"Cancel {what}?", yes)
         outcome = run(app, lambda: q.cancel(job_id, reason=reason))
         result = {"id": job_id, "outcome": outcome}
         say(result, as_json, f"{job_id}: {outcome}")
@@ -234,13 +243,23 @@ def remove(
     queue: QueueArg,
     job_id: IdArg,
     yes: YesOption = False,
+    dry_run: DryRunOption = False,
     url: UrlOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Delete a job that is not running."""
-    confirm(f"Delete job {job_id}?", yes)
+    """Delete a job that is not running (cancel a running one)."""
     app = ops_app(url)
-    run(app, lambda: app.queue(queue).remove(job_id))
+    q = app.queue(queue)
+    info = run(app, lambda: q.get(job_id))
+    what = f"job {job_id} ({info.name}, {info.state})"
+    if info.state == "active":
+        raise fail(f"{what} is running: cancel it instead")
+    if dry_run:
+        result = {"id": job_id, "state": info.state, "dry_run": True}
+        say(result, as_json, f"would delete {what}")
+        return
+    confirm(f"Delete {what}?", yes)
+    run(app, lambda: q.remove(job_id))
     say({"id": job_id, "removed": True}, as_json, f"{job_id}: removed")
 
 
@@ -260,7 +279,9 @@ def promote(
 def priority(
     queue: QueueArg,
     job_id: IdArg,
-    value: Annotated[int, typer.Argument(help="New priority, 0..2000 (lower runs sooner).")],
+    value: Annotated[
+        int, typer.Argument(metavar="PRIORITY", help="New priority, 0..2000 (lower runs sooner).")
+    ],
     url: UrlOption = None,
     as_json: JsonOption = False,
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
@@ -18,11 +19,15 @@ from corral.cli._common import (
     run,
     say,
 )
+from corral.cli._help import CorralTyper
 from corral.cli._worker import info
+from corral.filters import JobFilter
 from corral.settings import parse_duration
 
-queue_cli = typer.Typer(help="See and steer queues.", no_args_is_help=True)
-queue_cli.command("ls")(info)
+queue_cli = CorralTyper(help="See and steer queues.")
+queue_cli.command(
+    "ls", help="Queues with their job counts per state, and whether paused (also `corral info`)."
+)(info)
 
 
 @queue_cli.command()
@@ -76,8 +81,10 @@ def drain(
 @queue_cli.command()
 def clean(
     queue: QueueArg,
-    state: Annotated[str, typer.Option(help="completed or dead")] = "completed",
-    older_than: Annotated[str, typer.Option(help="Age, e.g. 1h, 7d.")] = "1h",
+    state: Annotated[str, typer.Option(metavar="STATE", help="completed or dead.")] = "completed",
+    older_than: Annotated[
+        str, typer.Option(metavar="AGE", help="Finished longer ago than this, e.g. 1h, 7d.")
+    ] = "1h",
     yes: YesOption = False,
     dry_run: DryRunOption = False,
     url: UrlOption = None,
@@ -88,17 +95,13 @@ def clean(
     if state not in ("completed", "dead"):
         raise typer.BadParameter("--state must be completed or dead")
     app = ops_app(url)
+    where = JobFilter(until=datetime.now(UTC) - age)
+    found = run(app, lambda: app.queue(queue).find(where, states=(state,), limit=10**9))
     if dry_run:
-        from datetime import UTC, datetime
-
-        from corral.filters import JobFilter
-
-        where = JobFilter(until=datetime.now(UTC) - age)
-        found = run(app, lambda: app.queue(queue).find(where, states=(state,), limit=10**9))
         result = {"queue": queue, "state": state, "would_delete": len(found), "dry_run": True}
-        say(result, as_json, f"would delete {len(found)} job(s)")
+        say(result, as_json, f"would delete {len(found)} {state} job(s)")
         return
-    confirm(f"Delete {state} jobs of {queue!r} older than {older_than}?", yes)
+    confirm(f"Delete {len(found)} {state} job(s) of {queue!r} older than {older_than}?", yes)
     with progress_bar("cleaning", True) as bar:
         deleted = run(app, lambda: app.queue(queue).clean(state, age, progress=bar))
     say(
@@ -111,7 +114,7 @@ def clean(
 @queue_cli.command()
 def obliterate(
     queue: QueueArg,
-    force: Annotated[bool, typer.Option(help="Even with running jobs.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Even with running jobs.")] = False,
     yes: YesOption = False,
     dry_run: DryRunOption = False,
     url: UrlOption = None,

@@ -15,18 +15,17 @@ import typer
 
 from corral import devserver
 from corral.cli._common import JsonOption, fail, print_json
+from corral.cli._help import CorralTyper
 from corral.errors import ConfigError, CorralError
 from corral.settings import ENV_REDIS_URL
 
-server_cli = typer.Typer(
-    help="The project's shared server, used when CORRAL_REDIS_URL is not set.",
-    no_args_is_help=True,
-)
+server_cli = CorralTyper(help="The project's shared server, used when CORRAL_REDIS_URL is not set.")
 
 IdleOption = Annotated[
     str | None,
     typer.Option(
         "--idle",
+        metavar="DURATION",
         help="Stop after this long with no client: 90s, 10m, 1h; 0 for never "
         f"(default: ${devserver.ENV_IDLE}, else 15m).",
     ),

@@ -15,7 +15,6 @@ from typing import Annotated, Any
 
 import typer
 from rich.logging import RichHandler
-from rich.table import Table
 
 from corral.app import App
 from corral.cli._common import (
@@ -24,11 +23,12 @@ from corral.cli._common import (
     console,
     err_console,
     fail_with,
-    load_app,
     ops_app,
     print_json,
     run,
 )
+from corral.cli._tables import Column, print_table
+from corral.cli._target import load_app
 from corral.errors import ConfigError, CorralError
 from corral.loop import run as run_loop
 from corral.settings import ENV_REDIS_URL, Settings
@@ -58,27 +58,55 @@ def _parse_weights(values: list[str] | None) -> dict[str, int] | None:
 
 
 def worker(
-    target: Annotated[str, typer.Argument(help="The App to serve, as MODULE:ATTRIBUTE.")],
+    target: Annotated[
+        str, typer.Argument(metavar="MODULE:APP", help="The App to serve, e.g. myapp.jobs:app.")
+    ],
     queue: Annotated[
-        list[str] | None, typer.Option("--queue", "-q", help="Queue to serve (repeat; in order).")
+        list[str] | None,
+        typer.Option(
+            "--queue",
+            "-q",
+            metavar="QUEUE",
+            help="Queue to serve (repeat; in order; default: all).",
+        ),
     ] = None,
     weight: Annotated[
         list[str] | None,
-        typer.Option("--weight", "-w", help="QUEUE=WEIGHT: serve queues by weight, not strictly."),
+        typer.Option(
+            "--weight",
+            "-w",
+            metavar="QUEUE=WEIGHT",
+            help="Serve queues by weight, not strictly (repeat).",
+        ),
     ] = None,
-    concurrency: Annotated[int, typer.Option("--concurrency", "-c", min=1)] = 10,
-    processes: Annotated[int, typer.Option("--processes", "-p", min=1)] = 1,
-    grace: Annotated[float, typer.Option(help="Seconds running jobs get at shutdown.")] = 30.0,
-    burst: Annotated[bool, typer.Option(help="Exit once the queues are empty.")] = False,
+    concurrency: Annotated[
+        int,
+        typer.Option(
+            "--concurrency", "-c", min=1, help="Jobs run at once, per process (at least 1)."
+        ),
+    ] = 10,
+    processes: Annotated[
+        int,
+        typer.Option(
+            "--processes", "-p", min=1, help="Worker processes, each with --concurrency slots."
+        ),
+    ] = 1,
+    grace: Annotated[
+        float, typer.Option(metavar="SECONDS", help="Time running jobs get at shutdown.")
+    ] = 30.0,
+    burst: Annotated[bool, typer.Option("--burst", help="Exit once the queues are empty.")] = False,
     unknown_job_grace: Annotated[
         float,
         typer.Option(
-            help="Seconds a job this App does not define is handed back for other workers "
-            "(a rolling deploy) before it is dead."
+            metavar="SECONDS",
+            help="How long a job this App does not define is handed back for other workers "
+            "(a rolling deploy) before it is dead.",
         ),
     ] = 600.0,
     url: UrlOption = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Log every job and debug details.")
+    ] = False,
 ) -> None:
     """Run a worker (or a supervised pool of worker processes) for an App."""
     _setup_logging(verbose)
@@ -165,7 +193,7 @@ async def queue_rows(app: App) -> list[dict[str, Any]]:
 
 
 def info(url: UrlOption = None, as_json: JsonOption = False) -> None:
-    """Queues with their job counts per state (same as `corral queue ls`)."""
+    """Queues with their job counts per state (also `corral queue ls`)."""
     try:
         app = ops_app(url)
     except CorralError as exc:
@@ -174,18 +202,25 @@ def info(url: UrlOption = None, as_json: JsonOption = False) -> None:
     if as_json:
         print_json(rows)
         return
-    table = Table(title="Corral queues")
-    for col in ("queue", "waiting", "delayed", "active", "completed", "dead", "paused"):
-        table.add_column(col, justify="left" if col == "queue" else "right")
-    for row in rows:
-        counts = (str(row[c]) for c in ("waiting", "delayed", "active", "completed", "dead"))
-        table.add_row(row["queue"], *counts, "yes" if row["paused"] else "")
-    console.print(table if rows else "no queues yet")
+    if not rows:
+        console.print("no queues yet")
+        return
+    counts = ("waiting", "delayed", "active", "completed", "dead")
+    columns = [Column("queue"), *(Column(c, justify="right") for c in counts), Column("paused")]
+    cells = [
+        [row["queue"], *(str(row[c]) for c in counts), "yes" if row["paused"] else ""]
+        for row in rows
+    ]
+    print_table(console, "Corral queues", columns, cells)
 
 
 def demo(
-    jobs: Annotated[int, typer.Option(help="How many shop webhooks to simulate.")] = 240,
-    concurrency: Annotated[int, typer.Option(min=1)] = 32,
+    jobs: Annotated[
+        int, typer.Option(metavar="N", help="How many shop webhooks to simulate.")
+    ] = 240,
+    concurrency: Annotated[
+        int, typer.Option(min=1, help="Jobs the demo's worker runs at once.")
+    ] = 32,
     url: UrlOption = None,
 ) -> None:
     """Simulate shop webhooks and run them through a worker, with a live view and a summary."""

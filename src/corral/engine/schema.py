@@ -142,16 +142,17 @@ def _state(raw: str | None, default: JobState = JobState.WAITING) -> JobState:
 
 def encode_error(error: ErrorRecord) -> str:
     at = error.at.timestamp() * 1000 if error.at is not None else time.time() * 1000
-    return to_json(
-        {
-            "type": error.type,
-            "message": error.message,
-            "traceback": error.traceback,
-            "attempt": error.attempt,
-            "at": int(at),
-            "worker": error.worker,
-        }
-    )
+    record: dict[str, Any] = {
+        "type": error.type,
+        "message": error.message,
+        "traceback": error.traceback,
+        "attempt": error.attempt,
+        "at": int(at),
+        "worker": error.worker,
+    }
+    if error.types:
+        record["mro"] = list(error.types)  # what error-type filters match subclasses with
+    return to_json(record)
 
 
 def decode_error(raw: Any) -> ErrorRecord | None:
@@ -164,7 +165,12 @@ def decode_error(raw: Any) -> ErrorRecord | None:
         traceback=_text(raw.get("traceback")),
         at=from_epoch_ms(raw.get("at")),
         worker=raw.get("worker") if isinstance(raw.get("worker"), str) else None,
+        types=_chain(raw.get("mro")),
     )
+
+
+def _chain(raw: Any) -> tuple[str, ...]:
+    return tuple(str(t) for t in raw) if isinstance(raw, list) else ()
 
 
 def _errors(raw: str | None) -> list[ErrorRecord]:
@@ -331,9 +337,7 @@ def decode_summary(job_id: str, row: Sequence[str | None]) -> JobSummary | None:
     if all(v is None for v in row):
         return None
     f = dict(zip(SUMMARY_FIELDS, row, strict=True))
-    err = json_value(f[LAST_ERROR], {})
-    if not isinstance(err, dict):
-        err = {}
+    err = decode_error(json_value(f[LAST_ERROR], {}))
     return JobSummary(
         id=job_id,
         name=f[NAME] or "",
@@ -345,11 +349,12 @@ def decode_summary(job_id: str, row: Sequence[str | None]) -> JobSummary | None:
         created_at=from_epoch_ms(f[CREATED]),
         started_at=from_epoch_ms(f[STARTED]),
         finished_at=from_epoch_ms(f[FINISHED]),
-        error_type=err.get("type"),
-        error_message=err.get("message"),
+        error_type=err.type if err else None,
+        error_message=err.message if err else None,
         dead_reason=f[DEAD_REASON],
         worker=f[WORKER],
         reschedules=number(f[RESCHEDULES]),
+        error_types=err.kinds if err else (),
     )
 
 

@@ -9,8 +9,8 @@ Messages from the parent: ``(module, qualname, payload_json, context_fields)``.
 Messages to the parent: ``("started",)`` right before the handler is called (the job's timeout
 runs from here), ``("touch", progress_json, log_line)`` while it runs, then one of
 ``("ok", result_json)``, ``("retry", delay_s, message, rate_limited)``,
-``("fatal", type, message, tb)``, ``("error", type, message, tb)``. A job whose handler cannot
-be imported gets ``("error", ...)`` without ``("started",)``.
+``("fatal", type, message, tb)``, ``("error", type, message, tb, class_chain)``. A job
+whose handler cannot be imported gets ``("error", ...)`` without ``("started",)``.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any
 from corral.codec import PayloadCodec, to_json
 from corral.context import JobContext, reset_current, set_current
 from corral.errors import Fatal, RateLimited, Retry
-from corral.worker.decisions import error_type, format_tb, safe_text
+from corral.worker.decisions import error_type, error_types, format_tb, safe_text
 
 Handler = tuple[Callable[..., Any], PayloadCodec]
 
@@ -81,6 +81,7 @@ def child_main(conn: Connection, targets: Sequence[tuple[str, str, str]] = ()) -
         except Fatal as exc:
             conn.send(("fatal", error_type(exc), safe_text(exc), format_tb(exc)))
         except BaseException as exc:
-            conn.send(("error", error_type(exc), safe_text(exc), format_tb(exc)))
+            tb = format_tb(exc)
+            conn.send(("error", error_type(exc), safe_text(exc), tb, error_types(exc)))
         finally:
             reset_current(token)

@@ -24,11 +24,29 @@ def safe_text(value: Any, limit: int = 4000) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-def error_type(exc: BaseException) -> str:
-    cls = type(exc)
-    if cls.__module__ in ("builtins", "corral.errors"):
+# Every exception class has these ancestors; listing them would match every error.
+_SHARED_ROOTS = (object, BaseException, Exception)
+
+
+def type_name(cls: type) -> str:
+    """How an error record names a class: builtins and Corral's own unqualified
+    (``TimeoutError``, ``JobTimeout``), others ``module.Qualname`` (``httpx.ConnectError``)."""
+    module = cls.__module__
+    if module == "builtins" or module == "corral" or module.startswith("corral."):
         return cls.__qualname__
-    return f"{cls.__module__}.{cls.__qualname__}"
+    return f"{module}.{cls.__qualname__}"
+
+
+def error_type(exc: BaseException) -> str:
+    return type_name(type(exc))
+
+
+def error_types(exc: BaseException) -> tuple[str, ...]:
+    """The class chain of ``exc``, most specific first, without the roots every exception
+    shares: ``JobTimeout`` gives ``("JobTimeout", "JobControl", "CorralError",
+    "TimeoutError", "OSError")``, so a filter on ``TimeoutError`` finds it. Never empty."""
+    cls = type(exc)
+    return tuple(type_name(c) for c in cls.__mro__ if c is cls or c not in _SHARED_ROOTS)
 
 
 def format_tb(exc: BaseException, limit: int = 16000) -> str:
@@ -48,6 +66,7 @@ def error_record(exc: BaseException, attempt: int, worker: str) -> ErrorRecord:
         traceback=format_tb(exc),
         at=datetime.now(UTC),
         worker=worker,
+        types=error_types(exc),
     )
 
 

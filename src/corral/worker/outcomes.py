@@ -103,9 +103,15 @@ class Recorder:
         """A failed attempt: retry with the job's backoff (its own, else ``backoff``, the
         definition's) or dead when attempts are used up or it was Fatal."""
         self.stats.failed_attempts += 1
-        if isinstance(exc, RemoteError):
+        if isinstance(exc, RemoteError):  # raised in a process-mode child, carried as text
             error = ErrorRecord(
-                job.attempt, exc.type_name, str(exc), exc.remote_traceback, None, self.worker_id
+                job.attempt,
+                exc.type_name,
+                str(exc),
+                exc.remote_traceback,
+                None,
+                self.worker_id,
+                exc.type_names,
             )
         else:
             error = error_record(exc, job.attempt, self.worker_id)

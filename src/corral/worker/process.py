@@ -37,10 +37,13 @@ Target = tuple[str, str, str]  # module, qualname, job name
 class RemoteError(Exception):
     """An exception raised in a child process, carried back as text."""
 
-    def __init__(self, type_name: str, message: str, tb: str) -> None:
+    def __init__(
+        self, type_name: str, message: str, tb: str, type_names: Sequence[str] = ()
+    ) -> None:
         super().__init__(message)
         self.type_name = type_name
         self.remote_traceback = tb
+        self.type_names = tuple(type_names)  # the remote class chain, for the error record
 
 
 class ChildDied(RemoteError):
@@ -311,7 +314,7 @@ def _outcome(msg: tuple[Any, ...], ctx: JobContext) -> str | None:
         raise cls(float(msg[1]), msg[2])
     if kind == "fatal":
         raise Fatal(f"{msg[1]}: {msg[2]}")
-    raise RemoteError(msg[1], msg[2], msg[3])
+    raise RemoteError(msg[1], msg[2], msg[3], msg[4] if len(msg) > 4 else ())
 
 
 def _loads(raw: str) -> Any:

@@ -1,0 +1,86 @@
+"""Every command's --help follows the same rules (issue 13.5): no Python type tags or
+``{placeholders}``, a description for every command, argument and option, required ones
+marked (and required options in the usage line), no command describing itself by its own
+name; ``corral --version`` answers."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from corral.cli import cli
+
+TYPE_TAG = re.compile(r"<[a-z][a-z_\[\], |]*>")
+
+
+def walk(command: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
+    yield path, command
+    for name, sub in getattr(command, "commands", {}).items():
+        yield from walk(sub, (*path, name))
+
+
+COMMANDS = list(walk(typer.main.get_command(cli)))
+
+
+def test_the_walk_finds_every_command() -> None:
+    paths = {" ".join(p) for p, _ in COMMANDS}
+    assert {"", "worker", "enqueue", "queue ls", "jobs show", "dlq replay", "server url"} <= paths
+    assert len(paths) > 30
+
+
+@pytest.mark.parametrize(
+    ("path", "command"), COMMANDS, ids=[" ".join(p) or "corral" for p, _ in COMMANDS]
+)
+def test_help_follows_the_rules(path: tuple[str, ...], command: Any) -> None:
+    result = CliRunner().invoke(cli, [*path, "--help"], env={"COLUMNS": "100"})
+    assert result.exit_code == 0, result.output
+    text = result.output
+    usage = text.splitlines()[0]
+    assert usage.startswith(f"Usage: corral {' '.join(path)}".rstrip()), usage
+    assert not TYPE_TAG.search(text), text
+    assert "{" not in usage and "}" not in usage, usage
+    assert command.help and command.help.strip(), f"{path}: no description"
+    body = text.split("\n", 1)[1]
+    if path:  # a command does not describe itself by its own name ("same as `corral queue ls`")
+        assert f"corral {' '.join(path)}`" not in body, body
+    for param in command.params:
+        if getattr(param, "hidden", False):
+            continue
+        assert param.help and param.help.strip(), f"{path}: {param.name} has no description"
+        if param.required:
+            shown = param.metavar or param.name.upper()
+            line = next(ln for ln in body.splitlines() if shown in ln or param.opts[0] in ln)
+            assert "[required]" in body[body.index(line) :].split("\n  -")[0], (param.name, text)
+            if param.param_type_name == "option":
+                assert f"{param.opts[0]} {param.metavar}" in usage, usage
+            else:
+                assert f" {shown}" in usage and f"[{shown}]" not in usage, usage
+        elif param.param_type_name == "argument":
+            assert f"[{param.metavar or param.name.upper()}" in usage, usage
+
+
+def test_version() -> None:
+    env = {**os.environ, "COLUMNS": "80"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "corral", "--version"], capture_output=True, text=True, env=env
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == f"corral {importlib.metadata.version('corral')}"
+
+
+def test_a_usage_error_shows_the_same_usage_line_and_names_the_argument() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "corral", "dlq", "replay"], capture_output=True, text=True
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("Usage: corral dlq replay [OPTIONS] QUEUE [JOB_ID]\n")
+    assert "Missing argument 'QUEUE'" in proc.stderr
