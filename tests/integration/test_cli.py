@@ -96,7 +96,7 @@ async def test_info_json_lists_counts(server: EmbeddedServer, prefix: str, proje
     [
         (["worker", "nomodule"], {}, "MODULE:APP"),
         (["worker", "does_not_exist:app"], {}, "cannot import"),
-        (["worker", "shopjobs:slow"], {}, "is not a corral.App but a JobFunction"),
+        (["worker", "shopjobs:slow"], {}, "is not a corral.App but a SyncJobFunction"),
         (
             ["worker", "shopjobs:ap"],
             {},

@@ -171,7 +171,7 @@ async def test_an_edit_replays_a_filtered_set_validating_each_job(app: App, cli:
     async with running_worker(app, ["shop"]):
         assert [await h.result(timeout=10) for h in acme] == ["acme:0", "acme:1", "acme:2"]
     assert [(await h.info()).payload["amount"] for h in acme] == [1, 2, 3]
-    assert (await acme[0].info()).replays[-1]["edited"] is True
+    assert (await acme[0].info()).replays[-1].edited is True
     assert (await bolt.info()).state == "dead"
 
     # one job by id: an edit that does not validate exits 2 naming the field, then a patch
@@ -211,7 +211,7 @@ async def test_the_python_api_edits_a_set_with_a_patch_or_a_function(app: App) -
     assert (report.replayed, report.matched) == (1, 2)
     assert report.rejected[0].id == handles[1].id
     assert "the edit raised KeyError" in report.rejected[0].message
-    assert (await handles[0].info()).replays[-1]["by"] == "oncall@test"
+    assert (await handles[0].info()).replays[-1].by == "oncall@test"
 
 
 # -- 1. enqueue: --payload (or an argument) in, --json out ---------------------------------------
@@ -414,3 +414,14 @@ async def test_the_documented_json_shapes_are_the_printed_ones(app: App, cli: Cl
     shown = cli("jobs", "show", "shop", failed.id, "--json")
     assert set(shown) == documented_fields("### `corral jobs show QUEUE JOB_ID --json`")
     assert set(cli("info", "--json")[0]) == documented_fields("### `corral info --json`")
+
+
+async def test_show_json_prints_a_jobs_own_options(app: App, cli: Cli) -> None:
+    """A job that carries its own timeout and backoff shows them as plain JSON numbers."""
+    jobs = define_jobs(app)
+    handle = await jobs.sync_order.with_options(timeout=timedelta(seconds=7)).enqueue("acme:own")
+    shown = cli("jobs", "show", "shop", handle.id, "--json")
+    assert shown["overrides"]["timeout"] == 7.0
+    assert shown["overrides"]["backoff"]["kind"] == "exponential"
+    plain = await jobs.sync_order.enqueue("acme:plain")
+    assert cli("jobs", "show", "shop", plain.id, "--json")["overrides"] is None

@@ -14,7 +14,7 @@ PUBLIC = {
     # workers
     "Worker", "WorkerStats",
     # operations
-    "Queue", "Group", "DeadLetters", "ReplayReport", "JobFilter", "RateLimit",
+    "Queue", "Group", "DeadLetters", "ReplayReport", "RejectedEdit", "JobFilter", "RateLimit",
     # read models
     "JobInfo", "JobSummary", "JobState", "DeadReason", "ErrorRecord", "QueueCounts",
     "GroupState", "JobOverrides", "Cancellation", "Replay",

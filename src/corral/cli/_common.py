@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import IntEnum
 from typing import Annotated, Any, TypeVar
 
@@ -34,6 +34,7 @@ from corral.errors import (
 )
 from corral.filters import JobFilter
 from corral.loop import run as run_loop
+from corral.retry import Backoff
 from corral.settings import ENV_REDIS_URL, Settings, parse_duration
 
 T = TypeVar("T")
@@ -175,10 +176,19 @@ def say(result: Any, as_json: bool, text: str) -> None:
 
 
 def to_plain(value: Any) -> Any:
+    """A read model as JSON values: times in ISO 8601, durations in seconds, a backoff as its
+    kind and numbers."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        out = {f.name: to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        if isinstance(value, Backoff):
+            out = {"kind": type(value).__name__.lower(), **out}
+        return out
     if isinstance(value, datetime):
         return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if callable(value):  # a Custom backoff's function: named, not serialised
+        return getattr(value, "__qualname__", repr(value))
     if isinstance(value, list | tuple):
         return [to_plain(v) for v in value]
     if isinstance(value, dict):
