@@ -45,9 +45,9 @@ async def test_an_old_worker_hands_a_new_job_back_until_a_new_worker_runs_it(
         handle = await new.registry["send_invoice"].enqueue("o-1")
         async with running_worker(old, ["shop"], unknown_job_grace=timedelta(minutes=5)) as w:
             await wait_until(lambda: w.stats.deferred >= 1, what="the old worker to defer it")
-            info = await handle.info()
-            assert info.state in (JobState.DELAYED, JobState.WAITING)
-            assert (info.attempt, info.errors, info.dead_reason) == (0, [], None)
+            info = await handle.info()  # (the old worker may hold it again, a second later)
+            assert info.state in (JobState.DELAYED, JobState.WAITING, JobState.ACTIVE)
+            assert (info.errors, info.dead_reason) == ([], None)
             assert w.stats.dead == 0
             async with running_worker(new, ["shop"]):
                 assert await handle.result(timeout=20) == "invoice for o-1"

@@ -17,18 +17,41 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from corral.cli import COMMANDS as COMMANDS_TABLE
 from corral.cli import cli
 
 TYPE_TAG = re.compile(r"<[a-z][a-z_\[\], |]*>")
 
 
 def walk(command: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
+    """Every command under ``command``, through Click's own API (the root loads its
+    subcommands lazily)."""
     yield path, command
-    for name, sub in getattr(command, "commands", {}).items():
-        yield from walk(sub, (*path, name))
+    if hasattr(command, "list_commands"):
+        ctx = command.make_context("corral", [], resilient_parsing=True)
+        for name in command.list_commands(ctx):
+            yield from walk(command.get_command(ctx, name), (*path, name))
 
 
 COMMANDS = list(walk(typer.main.get_command(cli)))
+
+
+def test_the_top_level_help_says_what_each_command_says_of_itself() -> None:
+    """The root lists its commands without importing them: its lines must be theirs."""
+    root = typer.main.get_command(cli)
+    ctx = root.make_context("corral", [], resilient_parsing=True)
+    for entry in COMMANDS_TABLE:
+        own = root.get_command(ctx, entry.name).get_short_help_str(200)  # type: ignore[union-attr]
+        assert entry.summary == own, entry.name
+
+
+def test_the_command_line_starts_without_redis_or_the_worker() -> None:
+    """`corral --help` must answer at once: importing the CLI loads no Redis client, no
+    worker, no job machinery (measured in docs/performance.md)."""
+    heavy = ("redis", "uvloop", "corral.worker", "corral.engine", "corral.app")
+    code = f"import sys, corral.cli; print(sorted(m for m in sys.modules if m.startswith({heavy})))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
 
 
 def test_the_walk_finds_every_command() -> None:

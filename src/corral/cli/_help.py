@@ -107,11 +107,9 @@ def help_text(command: TyperCommand | TyperGroup, ctx: Context) -> str:
         if rows:
             with formatter.section(title):
                 formatter.write_dl(rows)
-    if isinstance(command, TyperGroup):
-        names = [n for n in command.list_commands(ctx) if not command.commands[n].hidden]
-        if names:
-            limit = formatter.width - 6 - max(len(n) for n in names)
-            rows = [(n, command.commands[n].get_short_help_str(limit)) for n in names]
+    if isinstance(command, CorralGroup):
+        rows = command.summaries(ctx, formatter.width)
+        if rows:
             with formatter.section("Commands"):
                 formatter.write_dl(rows)
     return formatter.getvalue().rstrip("\n")
@@ -128,6 +126,14 @@ class CorralCommand(TyperCommand):
 class CorralGroup(TyperGroup):
     def get_help(self, ctx: Context) -> str:
         return help_text(self, ctx)
+
+    def summaries(self, ctx: Context, width: int) -> list[tuple[str, str]]:
+        """(name, one line of help) per visible subcommand, for the group's help."""
+        names = [n for n in self.list_commands(ctx) if not self.commands[n].hidden]
+        if not names:
+            return []
+        limit = width - 6 - max(len(n) for n in names)
+        return [(n, self.commands[n].get_short_help_str(limit)) for n in names]
 
 
 class CorralTyper(typer.Typer):

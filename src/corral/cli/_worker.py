@@ -14,7 +14,6 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 import typer
-from rich.logging import RichHandler
 
 from corral.app import App
 from corral.cli._common import (
@@ -27,6 +26,7 @@ from corral.cli._common import (
     print_json,
     run,
 )
+from corral.cli._logging import setup as setup_logging
 from corral.cli._tables import Column, print_table
 from corral.cli._target import load_app
 from corral.errors import ConfigError, CorralError
@@ -34,14 +34,6 @@ from corral.loop import run as run_loop
 from corral.settings import ENV_REDIS_URL, Settings
 
 log = logging.getLogger(__name__)
-
-
-def _setup_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(message)s",
-        handlers=[RichHandler(console=err_console, show_path=False, rich_tracebacks=True)],
-    )
 
 
 def _parse_weights(values: list[str] | None) -> dict[str, int] | None:
@@ -104,12 +96,34 @@ def worker(
         ),
     ] = 600.0,
     url: UrlOption = None,
+    log_format: Annotated[
+        str | None,
+        typer.Option(
+            metavar="FORMAT",
+            help="auto (rich at a terminal, else plain), rich, plain (one line, ISO time) or "
+            "json (one object per line). Default: $CORRAL_LOG_FORMAT, else auto.",
+        ),
+    ] = None,
+    log_level: Annotated[
+        str | None,
+        typer.Option(
+            metavar="LEVEL",
+            help="Corral's records from this level: debug, info (a line per job), warning, "
+            "error. Default: $CORRAL_LOG_LEVEL, else info.",
+        ),
+    ] = None,
     verbose: Annotated[
-        bool, typer.Option("--verbose", "-v", help="Log every job and debug details.")
+        bool,
+        typer.Option(
+            "--verbose", "-v", help="Corral's debug records too (same as --log-level debug)."
+        ),
     ] = False,
 ) -> None:
     """Run a worker (or a supervised pool of worker processes) for an App."""
-    _setup_logging(verbose)
+    try:
+        setup_logging(log_format, log_level, verbose=verbose)
+    except CorralError as exc:
+        raise fail_with(exc) from None
     try:
         if url:
             Settings.from_url(url)
@@ -126,6 +140,9 @@ def worker(
             args += [a for q in queue or [] for a in ("--queue", q)]
             args += [a for w in weight or [] for a in ("--weight", w)]
             args += ["--burst"] if burst else []
+            args += ["--log-format", log_format] if log_format else []
+            args += ["--log-level", log_level] if log_level else []
+            args += ["--verbose"] if verbose else []
             _run_supervisor(target, args, processes, server_url, burst)
             return
         from corral.worker import Worker

@@ -14,7 +14,7 @@ from corral.engine import Claimed
 from corral.engine.ports import WorkerEngine
 from corral.errors import Retry, StalePayload
 from corral.models import DeadReason
-from corral.worker.outcomes import Recorder
+from corral.worker.outcomes import Outcome, Recorder
 from corral.worker.runners import Runners
 from corral.worker.running import Running
 from corral.worker.stats import WorkerStats
@@ -65,26 +65,36 @@ class Attempts:
     async def _execute(
         self, engine: WorkerEngine, queue: str, job: Claimed, ctx: JobContext, updates: Updates
     ) -> None:
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        outcome: Outcome | None = None
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("started %s", _describe(queue, job), extra=_fields(queue, job, "started"))
         try:
-            await self._attempt(engine, queue, job, ctx, updates)
+            outcome = await self._attempt(engine, queue, job, ctx, updates)
         except asyncio.CancelledError:
             run = self._running.get(job.id)
             if run is not None and run.cancel_requested:
-                await self._recorder.cancelled(engine, queue, job)
+                outcome = await self._recorder.cancelled(engine, queue, job)
             # otherwise shutdown or a lost lease: the job is released or re-leased elsewhere
         except Exception:
             log.exception("job %s: could not record its outcome; its lease will expire", job.id)
         finally:
             self._running.pop(job.id, None)
             self._wake.set()
+        if outcome is not None and log.isEnabledFor(logging.INFO):
+            ms = (loop.time() - began) * 1000
+            fields = _fields(queue, job, outcome)
+            fields["corral"]["duration_ms"] = round(ms, 1)
+            log.info("%s %s in %.0fms", outcome, _describe(queue, job), ms, extra=fields)
 
     async def _attempt(
         self, engine: WorkerEngine, queue: str, job: Claimed, ctx: JobContext, updates: Updates
-    ) -> None:
+    ) -> Outcome | None:
+        """Run the attempt; what became of it (None: it was cancelled here, mid-way)."""
         job_fn = self._registry.get(job.name)
         if job_fn is None:
-            await self._recorder.unknown(engine, queue, job)
-            return
+            return await self._recorder.unknown(engine, queue, job)
         definition = job_fn.definition
         overrides = job.overrides  # the job's own options, when they differ from its definition
         timeout = definition.timeout_s
@@ -97,20 +107,38 @@ class Attempts:
                 if updates.pending:  # progress/logs land before the outcome is recorded
                     await updates.flush()
         except StalePayload as exc:
-            await self._recorder.dead(
+            return await self._recorder.dead(
                 engine, queue, job, "InvalidPayload", str(exc), DeadReason.INVALID_PAYLOAD
             )
-            return
         except Retry as exc:
-            await self._recorder.rescheduled(engine, queue, job, exc)
-            return
+            return await self._recorder.rescheduled(engine, queue, job, exc)
         except asyncio.CancelledError:
             raise
         except BaseException as exc:  # SystemExit or KeyboardInterrupt from a handler too:
             # one job's sys.exit() must not take the worker and its other jobs down with it
             backoff = definition.options.retry.backoff
-            await self._recorder.failed(engine, queue, job, exc, backoff)
-            return
+            return await self._recorder.failed(engine, queue, job, exc, backoff)
         if ctx.cancelled:
-            return
+            return None
         self._done.setdefault(queue, []).append((job.id, job.token, result))
+        return "completed"
+
+
+def _describe(queue: str, job: Claimed) -> str:
+    group = f" group {job.group}" if job.group else ""
+    return f"{queue}/{job.name} {job.id} attempt {job.attempt}/{job.max_attempts}{group}"
+
+
+def _fields(queue: str, job: Claimed, outcome: str) -> dict[str, dict[str, Any]]:
+    """The per-job log line's data, as ``extra``: the JSON log format prints them as keys."""
+    return {
+        "corral": {
+            "queue": queue,
+            "job": job.name,
+            "job_id": job.id,
+            "group": job.group or None,
+            "attempt": job.attempt,
+            "max_attempts": job.max_attempts,
+            "outcome": outcome,
+        }
+    }

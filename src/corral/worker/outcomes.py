@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from corral.engine import Claimed
 from corral.engine.outcomes import Deferred, Rescheduled
@@ -27,6 +27,10 @@ PERSIST_FOR_S = 120.0
 UNKNOWN_FIRST_DELAY_MS = 1000
 T = TypeVar("T")
 Done = tuple[str, str, str]  # job id, token, result JSON
+Outcome = Literal[
+    "completed", "retried", "rescheduled", "deferred", "dead", "cancelled", "lease_lost"
+]
+"""What became of an attempt (the worker's per-job log line says it; so will its metrics)."""
 
 
 class Recorder:
@@ -99,7 +103,7 @@ class Recorder:
 
     async def failed(
         self, engine: WorkerEngine, queue: str, job: Claimed, exc: BaseException, backoff: Backoff
-    ) -> None:
+    ) -> Outcome:
         """A failed attempt: retry with the job's backoff (its own, else ``backoff``, the
         definition's) or dead when attempts are used up or it was Fatal."""
         self.stats.failed_attempts += 1
@@ -130,14 +134,17 @@ class Recorder:
         if not ok:
             self.stats.stale += 1
             log.warning("job %s: failure not recorded, the lease was lost", job.id)
-        elif decision.retry_ms is None:
+            return "lease_lost"
+        if decision.retry_ms is None:
             self.stats.dead += 1
             self.stats.dead_reasons[decision.reason] += 1
-            log.info("job %s (%s) is dead: %s", job.id, job.name, decision.reason)
-        else:
-            self.stats.retried += 1
+            return "dead"
+        self.stats.retried += 1
+        return "retried"
 
-    async def rescheduled(self, engine: WorkerEngine, queue: str, job: Claimed, exc: Retry) -> None:
+    async def rescheduled(
+        self, engine: WorkerEngine, queue: str, job: Claimed, exc: Retry
+    ) -> Outcome:
         """The handler asked to run again later (``Retry``), or to hold its group back
         (``RateLimited``): not a failed attempt."""
         delay_ms = int(exc.delay.total_seconds() * 1000)
@@ -149,14 +156,16 @@ class Recorder:
         )
         if outcome is Rescheduled.RESCHEDULED:
             self.stats.rescheduled += 1
-        elif outcome is Rescheduled.DEAD:
+            return "rescheduled"
+        if outcome is Rescheduled.DEAD:
             self.stats.dead += 1
             self.stats.dead_reasons[DeadReason.RESCHEDULED_TOO_OFTEN] += 1
-        else:
-            self.stats.stale += 1
-            log.warning("job %s: retry not recorded, the lease was lost", job.id)
+            return "dead"
+        self.stats.stale += 1
+        log.warning("job %s: retry not recorded, the lease was lost", job.id)
+        return "lease_lost"
 
-    async def unknown(self, engine: WorkerEngine, queue: str, job: Claimed) -> None:
+    async def unknown(self, engine: WorkerEngine, queue: str, job: Claimed) -> Outcome:
         """A job this worker's App does not define: hand it back for a worker that does (new
         producers deploy before new workers); dead ``unknown_job`` once the grace is over."""
         grace_s = self.unknown_grace_ms / 1000
@@ -178,10 +187,13 @@ class Recorder:
                     job.name,
                     grace_s,
                 )
-        elif outcome is Deferred.DEAD:
+            return "deferred"
+        if outcome is Deferred.DEAD:
             self.stats.dead += 1
             self.stats.dead_reasons[DeadReason.UNKNOWN_JOB] += 1
             log.warning("job %s is dead (%s): %s", job.id, DeadReason.UNKNOWN_JOB, msg)
+            return "dead"
+        return "lease_lost"
 
     async def dead(
         self,
@@ -191,18 +203,20 @@ class Recorder:
         type_name: str,
         message: str,
         reason: str,
-    ) -> None:
+    ) -> Outcome:
         """A job that cannot run at all: straight to the dead set with a readable reason."""
         error = plain_error(type_name, message, job.attempt, self.worker_id)
         dead = await self.persist(
             lambda: engine.fail(queue, job.id, job.token, error, retry_delay_ms=None, reason=reason)
         )
-        if dead:
-            self.stats.dead += 1
-            self.stats.dead_reasons[reason] += 1
-            log.warning("job %s is dead (%s): %s", job.id, reason, message)
+        if not dead:
+            return "lease_lost"
+        self.stats.dead += 1
+        self.stats.dead_reasons[reason] += 1
+        log.warning("job %s is dead (%s): %s", job.id, reason, message)
+        return "dead"
 
-    async def cancelled(self, engine: WorkerEngine, queue: str, job: Claimed) -> None:
+    async def cancelled(self, engine: WorkerEngine, queue: str, job: Claimed) -> Outcome:
         """A running job stopped because its cancellation was asked: it ends cancelled."""
         asked = await self.persist(lambda: engine.cancellation(queue, job.id))
         who, why = (asked.by, asked.reason) if asked is not None else ("?", "")
@@ -213,6 +227,8 @@ class Recorder:
             lambda: engine.fail(queue, job.id, job.token, error, retry_delay_ms=None, reason=reason)
         ):
             self.stats.cancelled += 1
+            return "cancelled"
+        return "lease_lost"
 
     async def release(self, engine: WorkerEngine, runs: Sequence[Running]) -> None:
         """Hand jobs still running at the end of shutdown back to waiting (not counted)."""
