@@ -39,6 +39,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time ``__getattr__`` imp
     from corral.filters import JobFilter
     from corral.group_handle import Group
     from corral.groups import RateLimit
+    from corral.loop import run
     from corral.handle import JobHandle
     from corral.models import (
         Cancellation,
@@ -98,6 +99,7 @@ _HOMES: dict[str, str] = {
     "QueueCounts": "corral.models",
     "QueueNotFound": "corral.errors",
     "RateLimit": "corral.groups",
+    "run": "corral.loop",
     "RateLimited": "corral.errors",
     "RejectedEdit": "corral.dead_letters",
     "Replay": "corral.models",
@@ -184,4 +186,5 @@ __all__ = [
     "WorkerStats",
     "__version__",
     "current_job",
+    "run",
 ]

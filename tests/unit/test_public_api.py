@@ -8,7 +8,7 @@ import corral
 PUBLIC = {
     # the app, jobs and handles
     "App", "AsyncJobFunction", "SyncJobFunction", "JobFunction", "PreparedJob", "JobHandle",
-    "JobOptions", "Priority", "Settings", "current_job", "JobContext",
+    "JobOptions", "Priority", "Settings", "current_job", "JobContext", "run",
     # retries
     "RetryPolicy", "Custom", "Exponential", "Fixed", "Linear",
     # workers

@@ -86,7 +86,13 @@ class Attempts:
             ms = (loop.time() - began) * 1000
             fields = _fields(queue, job, outcome)
             fields["corral"]["duration_ms"] = round(ms, 1)
-            log.info("%s %s in %.0fms", outcome, _describe(queue, job), ms, extra=fields)
+            # made and handed over directly: Logger.info would look up the caller's frame for
+            # every job, a cost a drain feels and that no format here prints
+            record = log.makeRecord(
+                log.name, logging.INFO, __file__, 0, "%s %s in %.0fms",
+                (outcome, _describe(queue, job), ms), None, extra=fields,
+            )  # fmt: skip
+            log.handle(record)
 
     async def _attempt(
         self, engine: WorkerEngine, queue: str, job: Claimed, ctx: JobContext, updates: Updates
