@@ -39,13 +39,14 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time ``__getattr__`` imp
     from corral.filters import JobFilter
     from corral.group_handle import Group
     from corral.groups import RateLimit
-    from corral.loop import run
     from corral.handle import JobHandle
+    from corral.loop import run
     from corral.models import (
         Cancellation,
         DeadReason,
         ErrorRecord,
         GroupState,
+        JobEvent,
         JobInfo,
         JobOverrides,
         JobState,
@@ -83,6 +84,7 @@ _HOMES: dict[str, str] = {
     "JobFilter": "corral.filters",
     "JobFunction": "corral.definition",
     "JobHandle": "corral.handle",
+    "JobEvent": "corral.models",
     "JobInfo": "corral.models",
     "JobNotFound": "corral.errors",
     "JobOptions": "corral.options",
@@ -155,6 +157,7 @@ __all__ = [
     "JobFilter",
     "JobFunction",
     "JobHandle",
+    "JobEvent",
     "JobInfo",
     "JobNotFound",
     "JobOptions",

@@ -24,6 +24,7 @@ from corral.engine import Engine
 from corral.engine.keys import check_queue_name
 from corral.errors import ConfigError
 from corral.handle import JobHandle, get_job
+from corral.hooks import Hooks, JobHook, WorkerHook, check_hook
 from corral.models import JobInfo
 from corral.options import JobOptions, check_group
 from corral.portal import Portal
@@ -55,6 +56,7 @@ class App:
         self.name = name
         self.client = Client(settings, name)
         self.registry: dict[str, JobFunction[Any, Any]] = {}
+        self.hooks = Hooks()
 
     @classmethod
     def from_env(cls, **overrides: Any) -> App:
@@ -159,6 +161,38 @@ class App:
             return jf
 
         return register if fn is None else register(fn)
+
+    # -- lifecycle hooks (run by workers; see corral/hooks.py) -----------------------------------
+
+    def on_complete(self, fn: JobHook) -> JobHook:
+        """Call ``fn(event)`` in the worker once a job's completion is recorded."""
+        check_hook(fn)
+        self.hooks.on_complete.append(fn)
+        return fn
+
+    def on_failure(self, fn: JobHook) -> JobHook:
+        """Call ``fn(event)`` for each failed attempt once recorded (``event.will_retry``)."""
+        check_hook(fn)
+        self.hooks.on_failure.append(fn)
+        return fn
+
+    def on_dead(self, fn: JobHook) -> JobHook:
+        """Call ``fn(event)`` once a job is dead (in the dead-letter set)."""
+        check_hook(fn)
+        self.hooks.on_dead.append(fn)
+        return fn
+
+    def on_startup(self, fn: WorkerHook) -> WorkerHook:
+        """Call ``fn()`` when a worker starts, before it claims a job (open pools here)."""
+        check_hook(fn)
+        self.hooks.on_startup.append(fn)
+        return fn
+
+    def on_shutdown(self, fn: WorkerHook) -> WorkerHook:
+        """Call ``fn()`` when a worker stops, after its last outcome is recorded."""
+        check_hook(fn)
+        self.hooks.on_shutdown.append(fn)
+        return fn
 
     def queues(self) -> list[str]:
         """Queues that registered jobs use, in first-use order."""

@@ -122,6 +122,34 @@ class JobInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class JobEvent:
+    """What became of one attempt, as the worker that ran it saw it once the outcome was
+    recorded: what lifecycle hooks (``@app.on_complete`` ...) and a worker's metrics get.
+
+    ``outcome``: completed, retried (failed, will run again), rescheduled (``Retry``),
+    deferred (a job this worker does not know), dead, cancelled or lease_lost (another worker
+    owns the job now). ``result`` is the handler's return value as JSON values."""
+
+    queue: str
+    job_id: str
+    name: str
+    group: str | None
+    attempt: int
+    max_attempts: int
+    outcome: str
+    worker: str
+    started_at: datetime
+    duration: timedelta
+    error: ErrorRecord | None = None
+    dead_reason: str | None = None
+    result: Any = None
+
+    @property
+    def will_retry(self) -> bool:
+        return self.outcome == "retried"
+
+
+@dataclass(frozen=True, slots=True)
 class JobSummary:
     """The fields a listing shows; ``Queue.get`` gives everything else."""
 

@@ -16,7 +16,7 @@ PUBLIC = {
     # operations
     "Queue", "Group", "DeadLetters", "ReplayReport", "RejectedEdit", "JobFilter", "RateLimit",
     # read models
-    "JobInfo", "JobSummary", "JobState", "DeadReason", "ErrorRecord", "QueueCounts",
+    "JobInfo", "JobEvent", "JobSummary", "JobState", "DeadReason", "ErrorRecord", "QueueCounts",
     "GroupState", "JobOverrides", "Cancellation", "Replay",
     # errors, as drawn in corral/errors.py
     "CorralError", "ConfigError", "PayloadError", "StalePayload", "ConnectionLost",

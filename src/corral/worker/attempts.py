@@ -5,22 +5,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from corral.context import JobContext
 from corral.definition import JobFunction
 from corral.engine import Claimed
 from corral.engine.ports import WorkerEngine
+from corral.engine.schema import json_value
 from corral.errors import Retry, StalePayload
-from corral.models import DeadReason
-from corral.worker.outcomes import Outcome, Recorder
+from corral.models import DeadReason, JobEvent
+from corral.worker.outcomes import Recorded, Recorder
 from corral.worker.runners import Runners
 from corral.worker.running import Running
 from corral.worker.stats import WorkerStats
 from corral.worker.updates import Updates
 
 log = logging.getLogger(__name__)
+COMPLETED = Recorded("completed")  # made once: most attempts complete, and no hook wants more
 
 
 class Attempts:
@@ -43,6 +46,7 @@ class Attempts:
         self.stats = stats
         self._wake = finished  # set whenever a job ends: the fetch loop has a free slot
         self._background: set[asyncio.Task[Any]] = set()
+        self.observe: Callable[[JobEvent], None] | None = None  # the App's hooks, if any
 
     def start(self, engine: WorkerEngine, queue: str, job: Claimed) -> None:
         """Run a claimed job in a task of its own."""
@@ -67,36 +71,68 @@ class Attempts:
     ) -> None:
         loop = asyncio.get_running_loop()
         began = loop.time()
-        outcome: Outcome | None = None
+        started_at = datetime.now(UTC) if self.observe is not None else None
+        recorded: Recorded | None = None
         if log.isEnabledFor(logging.DEBUG):
             log.debug("started %s", _describe(queue, job), extra=_fields(queue, job, "started"))
         try:
-            outcome = await self._attempt(engine, queue, job, ctx, updates)
+            recorded = await self._attempt(engine, queue, job, ctx, updates)
         except asyncio.CancelledError:
             run = self._running.get(job.id)
             if run is not None and run.cancel_requested:
-                outcome = await self._recorder.cancelled(engine, queue, job)
+                recorded = await self._recorder.cancelled(engine, queue, job)
             # otherwise shutdown or a lost lease: the job is released or re-leased elsewhere
         except Exception:
             log.exception("job %s: could not record its outcome; its lease will expire", job.id)
         finally:
             self._running.pop(job.id, None)
             self._wake.set()
-        if outcome is not None and log.isEnabledFor(logging.INFO):
-            ms = (loop.time() - began) * 1000
-            fields = _fields(queue, job, outcome)
+        if recorded is None:
+            return
+        elapsed = loop.time() - began
+        if log.isEnabledFor(logging.INFO):
+            ms = elapsed * 1000
+            fields = _fields(queue, job, recorded.outcome)
             fields["corral"]["duration_ms"] = round(ms, 1)
             # made and handed over directly: Logger.info would look up the caller's frame for
             # every job, a cost a drain feels and that no format here prints
             record = log.makeRecord(
                 log.name, logging.INFO, __file__, 0, "%s %s in %.0fms",
-                (outcome, _describe(queue, job), ms), None, extra=fields,
+                (recorded.outcome, _describe(queue, job), ms), None, extra=fields,
             )  # fmt: skip
             log.handle(record)
+        if self.observe is not None and started_at is not None:
+            self._tell(queue, job, recorded, started_at, elapsed)
+
+    def _tell(
+        self, queue: str, job: Claimed, recorded: Recorded, started_at: datetime, elapsed: float
+    ) -> None:
+        """Hooks hear of an outcome once it is recorded: a completion when it is acknowledged
+        (with the next claim), anything else now."""
+        assert self.observe is not None
+        event = JobEvent(
+            queue=queue,
+            job_id=job.id,
+            name=job.name,
+            group=job.group or None,
+            attempt=job.attempt,
+            max_attempts=job.max_attempts,
+            outcome=recorded.outcome,
+            worker=self._recorder.worker_id,
+            started_at=started_at,
+            duration=timedelta(seconds=elapsed),
+            error=recorded.error,
+            dead_reason=recorded.reason,
+            result=json_value(recorded.result_json),
+        )
+        if recorded.outcome == "completed":
+            self._recorder.awaiting[job.id] = event
+        else:
+            self.observe(event)
 
     async def _attempt(
         self, engine: WorkerEngine, queue: str, job: Claimed, ctx: JobContext, updates: Updates
-    ) -> Outcome | None:
+    ) -> Recorded | None:
         """Run the attempt; what became of it (None: it was cancelled here, mid-way)."""
         job_fn = self._registry.get(job.name)
         if job_fn is None:
@@ -127,7 +163,7 @@ class Attempts:
         if ctx.cancelled:
             return None
         self._done.setdefault(queue, []).append((job.id, job.token, result))
-        return "completed"
+        return COMPLETED if self.observe is None else Recorded("completed", result_json=result)
 
 
 def _describe(queue: str, job: Claimed) -> str:

@@ -22,6 +22,7 @@ from corral.engine.ports import WorkerEngine
 from corral.errors import ConfigError, CorralError
 from corral.ids import new_job_id
 from corral.worker.attempts import Attempts
+from corral.worker.hook_runner import HookRunner
 from corral.worker.idle import IdleWait
 from corral.worker.leases import Leases
 from corral.worker.order import QueueOrder
@@ -113,6 +114,10 @@ class Worker:
         warn_unserved(self.queues, self.app.queues())
         log.info("worker %s serving %s (concurrency %d)", self.id, self.queues, self.concurrency)
         served = (f.definition for f in self.app.registry.values() if f.queue in self.queues)
+        hooks = HookRunner(self.app.hooks, self.stats)
+        await hooks.startup()  # before the first claim: the handlers may need what it opens
+        if self.app.hooks.for_jobs:
+            self._attempts.observe = self._recorder.observe = hooks
         self._runners.start(served)
         helpers = self._leases.start(engine)
         try:
@@ -121,6 +126,7 @@ class Worker:
             await self._shutdown(engine)
             await cancel_and_wait(helpers)
             await self._idle.close()
+            await hooks.shutdown()
             self._runners.close()
         return self.stats
 

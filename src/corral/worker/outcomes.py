@@ -8,13 +8,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import Literal, TypeVar
 
 from corral.engine import Claimed
 from corral.engine.outcomes import Deferred, Rescheduled
 from corral.engine.ports import WorkerEngine
 from corral.errors import ConnectionLost, CorralError, RateLimited, Retry
-from corral.models import DeadReason, ErrorRecord
+from corral.models import DeadReason, ErrorRecord, JobEvent
 from corral.retry import Backoff
 from corral.worker.decisions import decide, error_record, plain_error
 from corral.worker.process import RemoteError
@@ -30,7 +31,17 @@ Done = tuple[str, str, str]  # job id, token, result JSON
 Outcome = Literal[
     "completed", "retried", "rescheduled", "deferred", "dead", "cancelled", "lease_lost"
 ]
-"""What became of an attempt (the worker's per-job log line says it; so will its metrics)."""
+"""What became of an attempt (the worker's per-job log line says it; so do its hooks)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """What a write recorded: the outcome, the error it stored, why the job is dead."""
+
+    outcome: Outcome
+    error: ErrorRecord | None = None
+    reason: str | None = None
+    result_json: str | None = None  # completed: the handler's result, as stored
 
 
 class Recorder:
@@ -47,6 +58,9 @@ class Recorder:
         # whoever ran them (a call per job is a cost a drain feels)
         self.done: dict[str, list[Done]] = {}
         self._unknown_names: set[str] = set()  # job names warned about, once each
+        # with hooks: completed jobs' events, told once their completion is recorded
+        self.observe: Callable[[JobEvent], None] | None = None
+        self.awaiting: dict[str, JobEvent] = {}
 
     # -- completed jobs, acknowledged by the next pass (or the flush) ---------------------------
 
@@ -72,6 +86,15 @@ class Recorder:
                 if not ok:
                     self.stats.stale += 1
                     log.warning("job %s: late result discarded (lease was lost)", job_id)
+        if self.awaiting:
+            self._tell(done, flags)
+
+    def _tell(self, done: Sequence[Done], flags: Sequence[bool]) -> None:
+        assert self.observe is not None
+        for (job_id, _, _), ok in zip(done, flags, strict=True):
+            event = self.awaiting.pop(job_id, None)
+            if event is not None:
+                self.observe(event if ok else replace(event, outcome="lease_lost"))
 
     async def flush(self, engine: WorkerEngine) -> None:
         while self.done:
@@ -103,7 +126,7 @@ class Recorder:
 
     async def failed(
         self, engine: WorkerEngine, queue: str, job: Claimed, exc: BaseException, backoff: Backoff
-    ) -> Outcome:
+    ) -> Recorded:
         """A failed attempt: retry with the job's backoff (its own, else ``backoff``, the
         definition's) or dead when attempts are used up or it was Fatal."""
         self.stats.failed_attempts += 1
@@ -134,17 +157,17 @@ class Recorder:
         if not ok:
             self.stats.stale += 1
             log.warning("job %s: failure not recorded, the lease was lost", job.id)
-            return "lease_lost"
+            return Recorded("lease_lost", error)
         if decision.retry_ms is None:
             self.stats.dead += 1
             self.stats.dead_reasons[decision.reason] += 1
-            return "dead"
+            return Recorded("dead", error, decision.reason)
         self.stats.retried += 1
-        return "retried"
+        return Recorded("retried", error)
 
     async def rescheduled(
         self, engine: WorkerEngine, queue: str, job: Claimed, exc: Retry
-    ) -> Outcome:
+    ) -> Recorded:
         """The handler asked to run again later (``Retry``), or to hold its group back
         (``RateLimited``): not a failed attempt."""
         delay_ms = int(exc.delay.total_seconds() * 1000)
@@ -156,16 +179,16 @@ class Recorder:
         )
         if outcome is Rescheduled.RESCHEDULED:
             self.stats.rescheduled += 1
-            return "rescheduled"
+            return Recorded("rescheduled")
         if outcome is Rescheduled.DEAD:
             self.stats.dead += 1
             self.stats.dead_reasons[DeadReason.RESCHEDULED_TOO_OFTEN] += 1
-            return "dead"
+            return Recorded("dead", None, DeadReason.RESCHEDULED_TOO_OFTEN)
         self.stats.stale += 1
         log.warning("job %s: retry not recorded, the lease was lost", job.id)
-        return "lease_lost"
+        return Recorded("lease_lost")
 
-    async def unknown(self, engine: WorkerEngine, queue: str, job: Claimed) -> Outcome:
+    async def unknown(self, engine: WorkerEngine, queue: str, job: Claimed) -> Recorded:
         """A job this worker's App does not define: hand it back for a worker that does (new
         producers deploy before new workers); dead ``unknown_job`` once the grace is over."""
         grace_s = self.unknown_grace_ms / 1000
@@ -187,13 +210,13 @@ class Recorder:
                     job.name,
                     grace_s,
                 )
-            return "deferred"
+            return Recorded("deferred")
         if outcome is Deferred.DEAD:
             self.stats.dead += 1
             self.stats.dead_reasons[DeadReason.UNKNOWN_JOB] += 1
             log.warning("job %s is dead (%s): %s", job.id, DeadReason.UNKNOWN_JOB, msg)
-            return "dead"
-        return "lease_lost"
+            return Recorded("dead", error, DeadReason.UNKNOWN_JOB)
+        return Recorded("lease_lost")
 
     async def dead(
         self,
@@ -203,20 +226,20 @@ class Recorder:
         type_name: str,
         message: str,
         reason: str,
-    ) -> Outcome:
+    ) -> Recorded:
         """A job that cannot run at all: straight to the dead set with a readable reason."""
         error = plain_error(type_name, message, job.attempt, self.worker_id)
         dead = await self.persist(
             lambda: engine.fail(queue, job.id, job.token, error, retry_delay_ms=None, reason=reason)
         )
         if not dead:
-            return "lease_lost"
+            return Recorded("lease_lost", error)
         self.stats.dead += 1
         self.stats.dead_reasons[reason] += 1
         log.warning("job %s is dead (%s): %s", job.id, reason, message)
-        return "dead"
+        return Recorded("dead", error, reason)
 
-    async def cancelled(self, engine: WorkerEngine, queue: str, job: Claimed) -> Outcome:
+    async def cancelled(self, engine: WorkerEngine, queue: str, job: Claimed) -> Recorded:
         """A running job stopped because its cancellation was asked: it ends cancelled."""
         asked = await self.persist(lambda: engine.cancellation(queue, job.id))
         who, why = (asked.by, asked.reason) if asked is not None else ("?", "")
@@ -227,8 +250,8 @@ class Recorder:
             lambda: engine.fail(queue, job.id, job.token, error, retry_delay_ms=None, reason=reason)
         ):
             self.stats.cancelled += 1
-            return "cancelled"
-        return "lease_lost"
+            return Recorded("cancelled", error, DeadReason.CANCELLED)
+        return Recorded("lease_lost", error)
 
     async def release(self, engine: WorkerEngine, runs: Sequence[Running]) -> None:
         """Hand jobs still running at the end of shutdown back to waiting (not counted)."""

@@ -14,6 +14,7 @@ class WorkerStats:
     retried: int = 0
     rescheduled: int = 0
     deferred: int = 0  # unknown job names handed back for another worker
+    hook_errors: int = 0  # lifecycle hooks that raised or timed out (outcomes unaffected)
     dead: int = 0
     released: int = 0
     cancelled: int = 0
