@@ -150,6 +150,50 @@ class JobEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class QueueEvent:
+    """One transition of one job, from its queue's events stream (``Queue.set_events``).
+
+    ``kind``: enqueued, started, completed, retrying, rescheduled, rate_limited, deferred,
+    released, stalled, dead, cancel_requested, replayed, removed, promoted (and ``cleaned``,
+    of no one job). ``stream_id`` is unique per transition and ordered: what a consumer
+    acknowledges and what makes applying an event twice harmless. Fields a kind does not know
+    are None."""
+
+    stream_id: str
+    queue: str
+    kind: str
+    job_id: str
+    at: datetime
+    attempt: int | None = None
+    name: str | None = None
+    group: str | None = None
+    priority: int | None = None
+    max_attempts: int | None = None
+    worker: str | None = None
+    delay: timedelta | None = None  # enqueued, retrying, rescheduled, deferred: due after
+    duration: timedelta | None = None  # completed: how long the attempt ran
+    result: Any = None  # completed: the result, as JSON values
+    error: ErrorRecord | None = None  # retrying, dead: the error recorded
+    reason: str | None = None  # dead: why
+    by: str | None = None  # replayed, cancel_requested, removed: who or what
+    message: str | None = None  # rescheduled: the handler's message
+    count: int | None = None  # cleaned: how many jobs
+
+
+@dataclass(frozen=True, slots=True)
+class EventLag:
+    """How far a consumer group of a queue's events stream is behind: ``pending`` delivered and
+    not acknowledged, ``lag`` not yet delivered; ``lost`` when the stream was trimmed past
+    entries the group never read (the events in between are gone: a gap)."""
+
+    queue: str
+    group: str
+    pending: int
+    lag: int | None
+    lost: bool
+
+
+@dataclass(frozen=True, slots=True)
 class JobSummary:
     """The fields a listing shows; ``Queue.get`` gives everything else."""
 

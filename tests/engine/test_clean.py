@@ -38,7 +38,8 @@ async def test_clean_deletes_only_jobs_finished_before_the_cutoff(
     assert sorted(raw.zrange(keys.completed, 0, -1)) == ["edge", "new1", "new2"]
     assert raw.exists(keys.job("old1"), keys.job("old2")) == 0
     assert raw.exists(keys.job("edge"), keys.job("new1"), keys.job("new2")) == 3
-    assert events(raw, engine)[-1] == ("cleaned", "2")
+    assert events(raw, engine)[-1] == ("cleaned", "")
+    assert raw.xrevrange(keys.events, count=1)[0][1]["n"] == "2"
     assert (await engine.counts(Q)).completed == 3
 
 

@@ -99,8 +99,10 @@ async def test_pipeline_falls_back_after_script_flush(
     assert raw.hget(keys.job("a"), "st") == "completed"
     counts = await engine.counts(Q)
     assert (counts.completed, counts.active, counts.waiting) == (1, 2, 0)
-    # the re-sent commands ran exactly once each
-    assert raw.xlen(keys.events) == 1 + 1  # one "enqueued" for the batch, one "completed"
+    # the re-sent commands ran exactly once each: three "enqueued", one "started" for "a",
+    # then its "completed" and the "started" of "b" and "c"
+    kinds = [f["e"] for _, f in raw.xrange(keys.events)]
+    assert kinds == ["enqueued"] * 3 + ["started", "completed", "started", "started"]
 
 
 async def test_pipeline_runs_in_order_with_partial_cache(engine: Engine, raw: redis.Redis) -> None:

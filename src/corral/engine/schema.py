@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import orjson
@@ -30,6 +30,7 @@ from corral.models import (
     JobState,
     JobSummary,
     QueueCounts,
+    QueueEvent,
     Replay,
 )
 from corral.options import Priority
@@ -405,3 +406,42 @@ def decode_group(
 
 def epoch_ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
+
+
+# -- events stream entries --------------------------------------------------------------------
+
+
+def _opt_int(raw: str | None) -> int | None:
+    return None if raw in (None, "") else number(raw)
+
+
+def _opt_ms(raw: str | None) -> timedelta | None:
+    return None if raw in (None, "") else timedelta(milliseconds=number(raw))
+
+
+def decode_event(queue: str, stream_id: str, fields: Mapping[str, str]) -> QueueEvent:
+    """One entry of a queue's events stream (the field names are the Lua scripts' ``emit``)."""
+    ms = number(stream_id.split("-", 1)[0])
+    err = fields.get("err")
+    result = fields.get("res")
+    return QueueEvent(
+        stream_id=stream_id,
+        queue=queue,
+        kind=fields.get("e", ""),
+        job_id=fields.get("id", ""),
+        at=from_epoch_ms(ms) or datetime.fromtimestamp(0, UTC),
+        attempt=_opt_int(fields.get("a")),
+        name=(fields.get("n") or None) if fields.get("e") != "cleaned" else None,
+        group=fields.get("g") or None,
+        priority=_opt_int(fields.get("p")),
+        max_attempts=_opt_int(fields.get("ma")),
+        worker=fields.get("w") or None,
+        delay=_opt_ms(fields.get("d")),
+        duration=_opt_ms(fields.get("ms")),
+        result=None if result in (None, "null") else json_value(result),
+        error=decode_error(json_value(err)) if err else None,
+        reason=fields.get("r") or None,
+        by=fields.get("by") or None,
+        message=fields.get("m") or None,
+        count=_opt_int(fields.get("n")) if fields.get("e") == "cleaned" else None,
+    )

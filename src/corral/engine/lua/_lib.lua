@@ -59,14 +59,17 @@ local function setting_num(base, field, default)
 end
 
 -- The events stream is opt-in per queue (meta 'ev' = '1'): an XADD costs about as much as the
--- rest of a transition, and nothing in the engine needs it.
-local function emit(base, kind, id, extra)
+-- rest of a transition, and nothing in the engine needs it. Each entry is one transition of one
+-- job: 'e' kind, 'id' job, then what the transition knows as field/value pairs (attempt 'a',
+-- worker 'w', error JSON 'err', dead reason 'r', result JSON 'res', run time 'ms', ...: the
+-- decoder is engine/schema.py); the entry's id carries the time.
+local function events_on(base)
+  return setting(base, 'ev') == '1'
+end
+
+local function emit(base, kind, id, ...)
   if setting(base, 'ev') ~= '1' then return end
-  if extra then
-    redis.call('XADD', base .. 'events', 'MAXLEN', '~', EVENTS_MAX, '*', 'e', kind, 'id', id, 'x', extra)
-  else
-    redis.call('XADD', base .. 'events', 'MAXLEN', '~', EVENTS_MAX, '*', 'e', kind, 'id', id)
-  end
+  redis.call('XADD', base .. 'events', 'MAXLEN', '~', EVENTS_MAX, '*', 'e', kind, 'id', id, ...)
 end
 
 local function meta_num(base, field, default)
@@ -281,7 +284,10 @@ local function to_dead(base, jkey, id, reason, now)
   local keep = keep_ms(jkey, 'kd', base, 'dead_age', 7 * DAY)
   redis.call('ZADD', base .. 'dead', now + keep, id)
   notify(base, jkey, id)
-  emit(base, 'dead', id, reason)
+  if events_on(base) then
+    local f = redis.call('HMGET', jkey, 'a', 'le')
+    emit(base, 'dead', id, 'a', f[1] or '0', 'r', reason, 'err', f[2] or '')
+  end
   trim(base, 'dead', now, setting_num(base, 'dead_max', 10000), 'dead_trimmed')
 end
 

@@ -14,7 +14,7 @@ local info = cjson.encode({by = who, reason = why, at = now})
 if state == 'active' then
   redis.call('HSET', jkey, 'cx', info)
   redis.call('PUBLISH', base .. 'cancel', id)
-  emit(base, 'cancel_requested', id, who)
+  emit(base, 'cancel_requested', id, 'by', who)
   return 2
 end
 if state ~= 'waiting' and state ~= 'delayed' then return 0 end

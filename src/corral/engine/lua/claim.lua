@@ -66,6 +66,7 @@ local stop = false -- the queue-wide rate limit holds every start
 
 -- Serve one turn of ``group`` (start tag ``vt``): up to ``take`` jobs. Returns false when the
 -- group leaves the round (emptied, held or at its limit), else its next start tag.
+local events = events_on(base)
 local function serve(group, vt, take, gn, gw)
   local wkey = base .. 'w:' .. group
   -- A turn of one job pops two: whether the group is left empty comes with the reply (groups
@@ -106,6 +107,7 @@ local function serve(group, vt, take, gn, gw)
       out[nout + 2] = group
       nout = nout + 2
       got = got + 1
+      if events then emit(base, 'started', id, 'a', attempt_s, 'w', worker) end
     elseif redis.call('EXISTS', jkey) == 1 then
       record_error(jkey, cjson.encode({type = 'MalformedJob', attempt = 0, at = now,
         message = 'job hash is missing name, payload or attempt fields', traceback = ''}))

@@ -24,7 +24,7 @@ for _, id in ipairs(ids) do
 end
 if #gone > 0 then
   redis.call('ZREM', key, unpack(gone))
-  emit(base, 'cleaned', tostring(#gone), set)
+  emit(base, 'cleaned', '', 'n', string.format('%d', #gone), 's', set)
 end
 local nxt = -1
 if #ids == batch then nxt = start + batch - #gone end

@@ -38,7 +38,11 @@ for i = 0, count - 1 do
       ended[nended + 2] = id
       nended = nended + 2
     end
-    if events then emit(base, 'completed', id) end
+    if events then -- the attempt, its run time and result, for history
+      local e = redis.call('HMGET', jkey, 'a', 'sa')
+      local ms = string.format('%d', now - (tonumber(e[2] or '') or now))
+      emit(base, 'completed', id, 'a', e[1] or '0', 'ms', ms, 'res', result)
+    end
     flags[i + 1] = 1
   else
     flags[i + 1] = 0

@@ -30,6 +30,6 @@ end
 redis.call('HDEL', jkey, 'tk', 'wk')
 local delay = math.max(tonumber(ARGV[4]) or 0, math.min(30000, math.floor((now - since) / 2)))
 requeue_after(base, jkey, id, delay, now)
-emit(base, 'deferred', id)
+emit(base, 'deferred', id, 'd', string.format('%d', delay))
 wake(base)
 return 1

@@ -7,6 +7,13 @@
 local base = ARGV[1]
 local budget = math.max(0, tonumber(ARGV[2]) or 0)
 local removed = 0
+local events = events_on(base)
+-- each drained job is one 'removed' event (history keeps that it never ran)
+local function removed_events(ids)
+  if events then
+    for _, id in ipairs(ids) do emit(base, 'removed', id, 'by', 'drain') end
+  end
+end
 if budget > 0 then -- ZRANGE 0 -1 would mean every delayed job
   local delayed = redis.call('ZRANGE', base .. 'delayed', 0, budget - 1)
   for _, id in ipairs(delayed) do
@@ -15,6 +22,7 @@ if budget > 0 then -- ZRANGE 0 -1 would mean every delayed job
   end
   removed = #delayed
   budget = budget - #delayed
+  removed_events(delayed)
 end
 local function drain_group(group)
   local wkey = base .. 'w:' .. group
@@ -23,6 +31,7 @@ local function drain_group(group)
     redis.call('ZREM', wkey, unpack(ids))
     for _, id in ipairs(ids) do delete_job(base, id) end
     redis.call('HINCRBY', base .. 'meta', 'waiting', -#ids)
+    removed_events(ids)
     removed = removed + #ids
     budget = budget - #ids
   end
@@ -46,6 +55,5 @@ repeat
     drain_group(group)
   end
 until cursor == '0'
-if removed > 0 then emit(base, 'drained', tostring(removed)) end
 local remaining = redis.call('ZCARD', base .. 'delayed') + meta_num(base, 'waiting', 0)
 return {removed, remaining}

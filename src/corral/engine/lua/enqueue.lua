@@ -38,7 +38,8 @@ for s = 1, nspec do
   if xr ~= 25 then fields[#fields + 1] = 'xr'; fields[#fields + 1] = xr end
   if kc >= 0 then fields[#fields + 1] = 'kc'; fields[#fields + 1] = kc end
   if kd >= 0 then fields[#fields + 1] = 'kd'; fields[#fields + 1] = kd end
-  specs[s] = {fields = fields, name = name, ma = ARGV[o + 3], prio = prio, plain = #fields == 4}
+  specs[s] = {fields = fields, name = name, ma = ARGV[o + 3], prio = prio, prio_s = ARGV[o + 2],
+    plain = #fields == 4}
 end
 for i = first, #ARGV, 5 do
   if ARGV[i] == '' then return redis.error_reply('ERR_BAD_JOB empty id or name') end
@@ -54,6 +55,7 @@ local now = now_ms()
 local now_s = tostring(now)
 local m = redis.call('HMGET', meta, 'seq', 'waiting', 'vt', 'ev')
 SETTINGS['vt'], SETTINGS['ev'] = m[3], m[4] -- read with the counters: one call instead of three
+local events = m[4] == '1'
 local seq = tonumber(m[1] or '0') or 0
 local flags = {}
 local stored, waiting = 0, 0
@@ -90,6 +92,10 @@ for i = first, #ARGV, 5 do
     end
     flags[#flags + 1] = 1
     stored = stored + 1
+    if events then -- one per job: a history knows each job from its first event
+      emit(base, 'enqueued', id, 'n', spec.name, 'g', group, 'p', spec.prio_s, 'ma', spec.ma,
+        'd', ARGV[i + 3])
+    end
   end
 end
 if stored > 0 then
@@ -113,7 +119,6 @@ if stored > 0 then
   for i = 1, nj, 2000 do
     redis.call('ZADD', base .. 'ready', 'NX', unpack(joining, i, math.min(i + 1999, nj)))
   end
-  emit(base, 'enqueued', ARGV[first], tostring(stored))
   wake(base)
 end
 return flags

@@ -14,7 +14,8 @@ if ARGV[5] == 'retry' and redis.call('HEXISTS', jkey, 'cx') == 1 then
 elseif ARGV[5] == 'retry' then
   redis.call('HDEL', jkey, 'tk', 'wk')
   requeue_after(base, jkey, id, tonumber(ARGV[6]) or 0, now)
-  emit(base, 'retrying', id)
+  emit(base, 'retrying', id, 'a', redis.call('HGET', jkey, 'a') or '0', 'err', ARGV[4],
+    'd', ARGV[6])
   wake(base)
 else
   to_dead(base, jkey, id, ARGV[7], now)

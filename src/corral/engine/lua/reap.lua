@@ -31,7 +31,7 @@ for _, id in ipairs(expired) do
     else
       redis.call('HSET', jkey, 'a', math.max(0, attempt - 1))
       requeue(base, jkey, id)
-      emit(base, 'stalled', id)
+      emit(base, 'stalled', id, 'a', string.format('%d', math.max(0, attempt - 1)), 'w', worker)
       requeued = requeued + 1
     end
   end

@@ -16,7 +16,7 @@ for i = 0, count - 1 do
     redis.call('HINCRBY', jkey, 'a', -1)
     redis.call('HDEL', jkey, 'tk', 'wk')
     requeue(base, jkey, id)
-    emit(base, 'released', id)
+    emit(base, 'released', id, 'a', redis.call('HGET', jkey, 'a') or '0')
     n = n + 1
   end
 end

@@ -12,5 +12,5 @@ end
 if state == 'active' then return -2 end
 unlist(base, jkey, id)
 delete_job(base, id)
-emit(base, 'removed', id)
+emit(base, 'removed', id, 'by', 'remove')
 return 1

@@ -31,7 +31,7 @@ for i = 1, count do
       redis.call('HDEL', jkey, 'd')
     end
     requeue(base, jkey, id)
-    emit(base, 'replayed', id, who)
+    emit(base, 'replayed', id, 'by', who)
     n = n + 1
   end
 end

@@ -31,12 +31,12 @@ local group = redis.call('HGET', jkey, 'g') or ''
 if hold > 0 and group ~= '' then
   hold_group(base, group, now + hold, true)
   requeue(base, jkey, id)
-  emit(base, 'rate_limited', id, group)
+  emit(base, 'rate_limited', id, 'g', group, 'd', string.format('%d', hold))
   wake(base)
   return 1
 end
 if hold > delay then delay = hold end
 requeue_after(base, jkey, id, delay, now)
-emit(base, 'rescheduled', id)
+emit(base, 'rescheduled', id, 'd', string.format('%d', delay), 'm', ARGV[5])
 wake(base)
 return 1
