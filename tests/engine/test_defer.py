@@ -10,6 +10,7 @@ import redis
 
 from corral.engine import Engine
 from corral.engine.keys import QueueKeys
+from corral.engine.outcomes import Deferred
 
 from .helpers import Q, add, claim_one, error, events, new_job, server_ms
 
@@ -69,7 +70,7 @@ async def test_defer_refuses_a_stale_token_and_ends_a_cancelled_job(
     assert await engine.defer(Q, "a", "999", 0, 60_000, error()) == 0
     assert raw.hget(keys.job("a"), "st") == "active"
     assert await ops.cancel(Q, "a", "op", "stop") == 2
-    assert await engine.defer(Q, "a", a.token, 0, 60_000, error()) == 2
+    assert await engine.defer(Q, "a", a.token, 0, 60_000, error()) is Deferred.CANCELLED
     assert raw.hget(keys.job("a"), "st") == "cancelled"
 
 

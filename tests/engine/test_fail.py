@@ -9,6 +9,7 @@ import redis
 
 from corral.engine import Engine
 from corral.engine.keys import QueueKeys
+from corral.engine.outcomes import Failed
 from corral.engine.schema import encode_error
 
 from .helpers import DAY_MS, Q, add, claim, claim_one, error, events, new_job, server_ms
@@ -20,7 +21,7 @@ async def test_retry_without_delay_goes_back_to_waiting(
     await add(engine, new_job("a", group="g"))
     job = await claim_one(engine)
     err = error("first", attempt=1)
-    assert await engine.fail(Q, job.id, job.token, err, retry_delay_ms=0) is True
+    assert await engine.fail(Q, job.id, job.token, err, retry_delay_ms=0) is Failed.RECORDED
 
     h = raw.hgetall(keys.job("a"))
     assert h["st"] == "waiting"
@@ -45,7 +46,7 @@ async def test_retry_with_delay_goes_to_delayed(
     await add(engine, new_job("a"))
     job = await claim_one(engine)
     before = server_ms(raw)
-    assert await engine.fail(Q, job.id, job.token, error(), retry_delay_ms=150) is True
+    assert await engine.fail(Q, job.id, job.token, error(), retry_delay_ms=150) is Failed.RECORDED
     assert raw.hget(keys.job("a"), "st") == "delayed"
     due = raw.zscore(keys.delayed, "a")
     assert due is not None
@@ -102,9 +103,9 @@ async def test_stale_token_is_refused_and_changes_nothing(
     await add(engine, new_job("a"))
     job = await claim_one(engine)
     before = raw.hgetall(keys.job("a"))
-    assert await engine.fail(Q, "a", "stale", error(), retry_delay_ms=0) is False
-    assert await engine.fail(Q, "a", "stale", error(), retry_delay_ms=None) is False
-    assert await engine.fail(Q, "missing", job.token, error(), retry_delay_ms=0) is False
+    assert await engine.fail(Q, "a", "stale", error(), retry_delay_ms=0) is Failed.REFUSED
+    assert await engine.fail(Q, "a", "stale", error(), retry_delay_ms=None) is Failed.REFUSED
+    assert await engine.fail(Q, "missing", job.token, error(), retry_delay_ms=0) is Failed.REFUSED
     assert raw.hgetall(keys.job("a")) == before
     assert raw.zscore(keys.active, "a") is not None
     assert raw.exists(keys.job("missing")) == 0
@@ -118,7 +119,7 @@ async def test_late_failure_after_reap_cannot_touch_the_new_attempt(
     await asyncio.sleep(0.1)
     await engine.reap(Q)
     new = await claim_one(engine)
-    assert await engine.fail(Q, "a", old.token, error(), retry_delay_ms=None) is False
+    assert await engine.fail(Q, "a", old.token, error(), retry_delay_ms=None) is Failed.REFUSED
     h = raw.hgetall(keys.job("a"))
     assert (h["st"], h["tk"]) == ("active", new.token)
     assert (await engine.counts(Q)).dead == 0
@@ -186,7 +187,7 @@ async def test_a_job_cancelled_while_running_is_not_retried(
     await add(engine, new_job("a"))
     job = await claim_one(engine)
     assert await engine.cancel(Q, "a", "ops", "stop it") == 2
-    assert await engine.fail(Q, "a", job.token, error(), retry_delay_ms=0) is True
+    assert await engine.fail(Q, "a", job.token, error(), retry_delay_ms=0) is Failed.CANCELLED
     assert raw.hget(engine.keys(Q).job("a"), "st") == "cancelled"
     assert raw.hget(engine.keys(Q).job("a"), "dr") == "cancelled"
     assert await claim(engine, 5) == []

@@ -19,6 +19,7 @@ import redis
 
 from corral.engine import Engine
 from corral.engine.keys import QueueKeys
+from corral.engine.outcomes import Failed, Rescheduled
 
 from .helpers import Q, error, new_job
 
@@ -174,10 +175,8 @@ async def step(m: Model, engine: Engine, ops: Engine, raw: redis.Redis, keys: Qu
                     assert await engine.defer(Q, j, t, rng.choice([0, 20]), grace, error())
                 else:
                     hold = rng.choice([0, 0, 40])
-                    assert await engine.reschedule(Q, j, t, rng.choice([0, 20]), "later", hold) in (
-                        1,
-                        2,
-                    )
+                    outcome = await engine.reschedule(Q, j, t, rng.choice([0, 20]), "later", hold)
+                    assert outcome is not Rescheduled.REFUSED
     elif kind == "expire" and m.held:
         raw.zadd(keys.active, dict.fromkeys(m.held, 0))  # their leases ran out
         await engine.reap(Q)
@@ -187,7 +186,7 @@ async def step(m: Model, engine: Engine, ops: Engine, raw: redis.Redis, keys: Qu
         job_id, token = rng.choice(sorted(m.stale.items()))
         if m.held.get(job_id) != token:
             assert await engine.complete(Q, [(job_id, token, "1")]) == [False]
-            assert await engine.fail(Q, job_id, token, error(), retry_delay_ms=0) is False
+            assert await engine.fail(Q, job_id, token, error(), retry_delay_ms=0) is Failed.REFUSED
     elif kind in ("cancel", "remove", "promote", "replay", "priority") and m.ids:
         job_id = rng.choice(m.ids)
         if kind == "cancel":

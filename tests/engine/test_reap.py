@@ -9,6 +9,7 @@ import redis
 
 from corral.engine import Engine
 from corral.engine.keys import QueueKeys
+from corral.engine.outcomes import Failed
 
 from .helpers import Q, add, claim, claim_one, error, events, new_job
 
@@ -60,7 +61,7 @@ async def test_old_token_is_stale_after_reap(
 
     # the frozen worker wakes up: every fenced call is refused, before and after a re-lease
     assert await engine.complete(Q, [("a", old.token, "1")]) == [False]
-    assert await engine.fail(Q, "a", old.token, error(), retry_delay_ms=0) is False
+    assert await engine.fail(Q, "a", old.token, error(), retry_delay_ms=0) is Failed.REFUSED
     assert await engine.touch(Q, "a", old.token, progress_json="50") is False
     new = await claim_one(engine)
     assert await engine.complete(Q, [("a", old.token, "1")]) == [False]

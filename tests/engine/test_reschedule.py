@@ -9,6 +9,7 @@ import redis
 
 from corral.engine import Engine
 from corral.engine.keys import QueueKeys
+from corral.engine.outcomes import Rescheduled
 
 from .helpers import Q, add, claim, claim_one, events, new_job, server_ms
 
@@ -211,5 +212,5 @@ async def test_a_job_cancelled_while_running_is_not_rescheduled(
     await add(engine, new_job("a"))
     job = await claim_one(engine)
     await engine.cancel(Q, "a", "ops", "stop it")
-    assert await engine.reschedule(Q, "a", job.token, 0, "429") == 2
+    assert await engine.reschedule(Q, "a", job.token, 0, "429") is Rescheduled.CANCELLED
     assert raw.hget(engine.keys(Q).job("a"), "st") == "cancelled"

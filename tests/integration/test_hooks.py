@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from corral import App, Fixed, JobEvent, JobState, RetryPolicy
+from corral import App, Fixed, JobEvent, JobState, Retry, RetryPolicy, current_job
 from corral.embedded import EmbeddedServer
 from corral.testing import running_worker
 from tests.integration._helpers import wait_until
@@ -106,6 +106,44 @@ async def test_a_hook_that_raises_or_hangs_changes_nothing(
     assert any("longer than 0.3s" in (r.exc_text or "") for r in caplog.records)
 
 
+async def test_plain_hooks_that_hang_do_not_starve_later_ones(
+    make_app: Callable[..., App],
+) -> None:
+    """Plain hooks run in a few threads; hung ones (more of them than threads) are given up
+    at the timeout and the later hooks, on_shutdown included, still run."""
+    app = make_app()
+    app.hooks.timeout = timedelta(milliseconds=200)
+    release = threading.Event()
+    noted: list[str] = []
+
+    @app.job(queue="q")
+    async def work(n: int) -> int:
+        return n
+
+    @app.on_complete
+    def hang_or_note(event: JobEvent) -> None:
+        if event.result < 6:
+            release.wait()  # hangs until the test ends
+        noted.append(f"complete {event.result}")
+
+    @app.on_shutdown
+    def closing() -> None:
+        noted.append("shutdown")
+
+    try:
+        async with app, running_worker(app, ["q"]) as worker:
+            for n in range(6):
+                await (await work.enqueue(n)).result(timeout=10)
+            await wait_until(lambda: worker.stats.hook_errors == 6, what="6 hung hooks")
+            later = [await work.enqueue(n) for n in (6, 7)]
+            for h in later:
+                await h.result(timeout=10)
+            await wait_until(lambda: len(noted) == 2, what="the later hooks")
+        assert sorted(noted) == ["complete 6", "complete 7", "shutdown"]
+    finally:
+        release.set()
+
+
 async def test_startup_before_the_first_job_and_shutdown_after_the_last(
     make_app: Callable[..., App],
 ) -> None:
@@ -187,3 +225,43 @@ async def test_two_worker_processes_call_each_jobs_hook_once(
     stops = [line for line in lines if line.startswith("shutdown")]
     assert len(starts) == len(stops) == 2
     assert {s.split()[1] for s in starts} == {s.split()[1] for s in stops}  # the same processes
+
+
+@pytest.mark.parametrize("ending", ["raises", "retry"])
+async def test_a_job_cancelled_as_it_fails_is_reported_cancelled(
+    make_app: Callable[..., App], ending: str
+) -> None:
+    """Its cancellation is asked while it runs, and before the worker hears of it the handler
+    fails (or asks to run later): the job ends cancelled, and the worker says so (not
+    'retried', not 'dead'), to its counters and to its hooks."""
+    app = make_app()
+    seen: list[str] = []
+
+    @app.job(queue="q", retry=FAST)
+    async def doomed() -> None:
+        job = current_job()
+        await app.queue("q").cancel(job.id, reason="wrong customer")
+        if ending == "retry":
+            raise Retry(delay=timedelta(seconds=1))
+        raise ValueError("failing anyway")
+
+    @app.on_failure
+    async def failed(event: JobEvent) -> None:
+        seen.append(f"failure {event.outcome}")
+
+    @app.on_dead
+    async def dead(event: JobEvent) -> None:
+        seen.append("dead")
+
+    async with app:
+        handle = await doomed.enqueue()
+        async with running_worker(app, ["q"]) as worker:
+            try:
+                await wait_until(lambda: worker.stats.cancelled == 1, what="the cancellation")
+            except AssertionError:
+                print("DEBUG", worker.stats, await handle.info())
+                raise
+            info = await handle.info()
+        assert info.state == JobState.CANCELLED
+        assert (worker.stats.retried, worker.stats.rescheduled, worker.stats.dead) == (0, 0, 0)
+        assert seen == []  # neither a failed attempt that will run again nor a dead job

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from corral.engine.outcomes import Deferred, Rescheduled
+from corral.engine.outcomes import Deferred, Failed, Rescheduled
 from corral.engine.wire import Claimed, ClaimResult, NewJob
 from corral.models import (
     Cancellation,
@@ -148,18 +148,18 @@ class FakeEngine:
         *,
         retry_delay_ms: int | None,
         reason: str = "",
-    ) -> bool:
+    ) -> Failed:
         self.calls.append(("fail", queue, (job_id, error, retry_delay_ms, reason)))
         job = self._owned(job_id, token)
         if job is None:
-            return False
+            return Failed.REFUSED
         job.errors.append(error)
         if retry_delay_ms is None:
             job.dead_reason = reason
             self._moved(job, JobState.CANCELLED if reason == "cancelled" else JobState.DEAD)
         else:
             self._moved(job, JobState.DELAYED)
-        return True
+        return Failed.RECORDED
 
     async def reschedule(
         self, queue: str, job_id: str, token: str, delay_ms: int, message: str, hold_ms: int = 0

@@ -9,7 +9,7 @@ from redis.exceptions import RedisError
 
 from corral.engine.base import EngineBase
 from corral.engine.errors import corral_error, redis_errors
-from corral.engine.outcomes import Deferred, Rescheduled
+from corral.engine.outcomes import Deferred, Failed, Rescheduled
 from corral.engine.schema import CANCELLATION, OverridesCache, decode_cancellation, encode_error
 from corral.engine.wire import ClaimResult, parse_claim
 from corral.models import Cancellation, ErrorRecord
@@ -78,12 +78,13 @@ class Consumer(EngineBase):
         *,
         retry_delay_ms: int | None,
         reason: str = "",
-    ) -> bool:
+    ) -> Failed:
         """A failed attempt: retry after ``retry_delay_ms`` or, when None, dead with
-        ``reason``. False when refused (the lease was lost)."""
+        ``reason``; CANCELLED instead of a retry when its cancellation was asked while it
+        ran, REFUSED when the lease was lost."""
         action = "dead" if retry_delay_ms is None else "retry"
         args = [job_id, token, encode_error(error), action, retry_delay_ms or 0, reason]
-        return int(await self._run("fail", queue, args)) == 1
+        return Failed(int(await self._run("fail", queue, args)))
 
     async def reschedule(
         self, queue: str, job_id: str, token: str, delay_ms: int, message: str, hold_ms: int = 0

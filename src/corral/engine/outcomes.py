@@ -31,13 +31,21 @@ class Reprioritized(IntEnum):
     NO_JOB = -1
 
 
+class Failed(IntEnum):
+    RECORDED = 1  # retrying, or dead as asked
+    CANCELLED = 3  # its cancellation was asked while it ran: it ends cancelled, not retried
+    REFUSED = 0  # stale token: the job was re-leased
+
+
 class Rescheduled(IntEnum):
     RESCHEDULED = 1
-    DEAD = 2  # too many reschedules, or cancelled while running
+    DEAD = 2  # too many reschedules
+    CANCELLED = 3  # its cancellation was asked while it ran
     REFUSED = 0  # stale token: the job was re-leased
 
 
 class Deferred(IntEnum):
     DEFERRED = 1  # handed back for a worker that knows the job
-    DEAD = 2  # its grace is over (unknown_job), or it was cancelled while running
+    DEAD = 2  # its grace is over (unknown_job)
+    CANCELLED = 3  # its cancellation was asked while it ran
     REFUSED = 0  # stale token

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import Protocol
 
-from corral.engine.outcomes import Deferred, Rescheduled
+from corral.engine.outcomes import Deferred, Failed, Rescheduled
 from corral.engine.wire import ClaimResult
 from corral.models import Cancellation, ErrorRecord, QueueCounts
 
@@ -43,7 +43,7 @@ class WorkerEngine(Protocol):
         *,
         retry_delay_ms: int | None,
         reason: str = "",
-    ) -> bool: ...
+    ) -> Failed: ...
 
     async def reschedule(
         self, queue: str, job_id: str, token: str, delay_ms: int, message: str, hold_ms: int = 0

@@ -146,6 +146,9 @@ class Attempts:
             try:
                 result = await self._runners.run(definition, job.payload, ctx, timeout)
             finally:
+                run = self._running.get(job.id)
+                if run is not None:
+                    run.recording = True
                 if updates.pending:  # progress/logs land before the outcome is recorded
                     await updates.flush()
         except StalePayload as exc:
@@ -160,8 +163,8 @@ class Attempts:
             # one job's sys.exit() must not take the worker and its other jobs down with it
             backoff = definition.options.retry.backoff
             return await self._recorder.failed(engine, queue, job, exc, backoff)
-        if ctx.cancelled:
-            return None
+        # Done before a cancellation or a lost lease stopped it: the completion is written
+        # (fenced by the token) and stands, like any write that raced such a signal.
         self._done.setdefault(queue, []).append((job.id, job.token, result))
         return COMPLETED if self.observe is None else Recorded("completed", result_json=result)
 

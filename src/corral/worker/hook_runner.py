@@ -61,17 +61,23 @@ class HookRunner:
 
     async def _bounded(self, hook: Callable[..., Any], what: str, *args: Any) -> None:
         args = tuple(a for a in args if a is not None)
+        in_thread: asyncio.Future[Any] | None = None
         try:
             async with asyncio.timeout(self._timeout):
                 if inspect.iscoroutinefunction(hook):
                     await hook(*args)
                 else:
-                    result: Awaitable[Any] | None = await self._threads.run(
+                    in_thread = self._threads.run(
                         lambda: hook(*args), f"hook {_name(hook)} ({what})"
                     )
+                    result: Awaitable[Any] | None = await in_thread
                     if inspect.isawaitable(result):  # a plain function that returned one
                         await result
         except TimeoutError:
+            if in_thread is not None:
+                # A hung plain hook keeps its thread; the pool starts another for the next
+                # hooks, so a few hangs cannot starve the rest (on_shutdown included).
+                self._threads.abandon(in_thread)
             raise TimeoutError(f"took longer than {self._timeout:g}s") from None
 
 

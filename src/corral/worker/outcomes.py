@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from typing import Literal, TypeVar
 
 from corral.engine import Claimed
-from corral.engine.outcomes import Deferred, Rescheduled
+from corral.engine.outcomes import Deferred, Failed, Rescheduled
 from corral.engine.ports import WorkerEngine
 from corral.errors import ConnectionLost, CorralError, RateLimited, Retry
 from corral.models import DeadReason, ErrorRecord, JobEvent
@@ -144,7 +144,7 @@ class Recorder:
             error = error_record(exc, job.attempt, self.worker_id)
         own = job.overrides.backoff if job.overrides is not None else None
         decision = decide(exc, job.attempt, job.max_attempts, own or backoff)
-        ok = await self.persist(
+        outcome = await self.persist(
             lambda: engine.fail(
                 queue,
                 job.id,
@@ -154,10 +154,12 @@ class Recorder:
                 reason=decision.reason,
             )
         )
-        if not ok:
+        if outcome is Failed.REFUSED:
             self.stats.stale += 1
             log.warning("job %s: failure not recorded, the lease was lost", job.id)
             return Recorded("lease_lost", error)
+        if outcome is Failed.CANCELLED:
+            return self._cancelled_instead(job, error)
         if decision.retry_ms is None:
             self.stats.dead += 1
             self.stats.dead_reasons[decision.reason] += 1
@@ -180,6 +182,8 @@ class Recorder:
         if outcome is Rescheduled.RESCHEDULED:
             self.stats.rescheduled += 1
             return Recorded("rescheduled")
+        if outcome is Rescheduled.CANCELLED:
+            return self._cancelled_instead(job, None)
         if outcome is Rescheduled.DEAD:
             self.stats.dead += 1
             self.stats.dead_reasons[DeadReason.RESCHEDULED_TOO_OFTEN] += 1
@@ -211,6 +215,8 @@ class Recorder:
                     grace_s,
                 )
             return Recorded("deferred")
+        if outcome is Deferred.CANCELLED:
+            return self._cancelled_instead(job, None)
         if outcome is Deferred.DEAD:
             self.stats.dead += 1
             self.stats.dead_reasons[DeadReason.UNKNOWN_JOB] += 1
@@ -232,7 +238,7 @@ class Recorder:
         dead = await self.persist(
             lambda: engine.fail(queue, job.id, job.token, error, retry_delay_ms=None, reason=reason)
         )
-        if not dead:
+        if dead is Failed.REFUSED:
             return Recorded("lease_lost", error)
         self.stats.dead += 1
         self.stats.dead_reasons[reason] += 1
@@ -252,6 +258,13 @@ class Recorder:
             self.stats.cancelled += 1
             return Recorded("cancelled", error, DeadReason.CANCELLED)
         return Recorded("lease_lost", error)
+
+    def _cancelled_instead(self, job: Claimed, error: ErrorRecord | None) -> Recorded:
+        """The attempt ended some other way (it failed, asked to run later, was unknown here)
+        just as its cancellation was asked: the script ended it cancelled instead."""
+        self.stats.cancelled += 1
+        log.info("job %s: cancelled while running (its cancellation was asked)", job.id)
+        return Recorded("cancelled", error, DeadReason.CANCELLED)
 
     async def release(self, engine: WorkerEngine, runs: Sequence[Running]) -> None:
         """Hand jobs still running at the end of shutdown back to waiting (not counted)."""

@@ -17,8 +17,13 @@ class Running:
     ctx: JobContext
     task: asyncio.Task[None]
     cancel_requested: bool = False
+    recording: bool = False  # the handler is done; its outcome is being written
 
     def stop(self) -> None:
-        """End this attempt here: the handler sees ``cancelled`` and its task is cancelled."""
+        """End this attempt here: the handler sees ``cancelled`` and its task is cancelled.
+        Once the handler is done, its outcome's write is left to finish: it is fenced, and
+        the script says what became of the job (refused, or cancelled instead of a retry);
+        cancelling it midway would misreport a write that happened."""
         self.ctx.cancelled = True
-        self.task.cancel()
+        if not self.recording:
+            self.task.cancel()

@@ -29,6 +29,7 @@ class _Call(Generic[T]):
     future: asyncio.Future[T]
     loop: asyncio.AbstractEventLoop
     label: str
+    abandoned: bool = False
 
 
 def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
@@ -52,7 +53,8 @@ class DaemonThreads:
         self._idle = threading.Semaphore(0)  # one permit per thread waiting for a call
         self._lock = threading.Lock()
         self._threads: set[threading.Thread] = set()
-        self._busy: dict[int, str] = {}  # thread ident -> label of the call it runs
+        self._busy: dict[int, _Call[Any]] = {}  # thread ident -> the call it runs
+        self._abandoned = 0  # busy threads whose caller gave up on them: not counted
         self._numbers = itertools.count()
         self._closed = False
 
@@ -66,7 +68,7 @@ class DaemonThreads:
         self._calls.put(_Call(fn, future, loop, label))
         if not self._idle.acquire(blocking=False):
             with self._lock:
-                if len(self._threads) < self.limit:
+                if len(self._threads) - self._abandoned < self.limit:
                     thread = threading.Thread(
                         target=self._serve,
                         name=f"{self._name}-{next(self._numbers)}",
@@ -79,7 +81,17 @@ class DaemonThreads:
     def busy(self) -> list[str]:
         """Labels of the calls running now."""
         with self._lock:
-            return list(self._busy.values())
+            return [call.label for call in self._busy.values()]
+
+    def abandon(self, future: asyncio.Future[Any]) -> None:
+        """The caller no longer waits for this call (it timed out): if a thread is running
+        it, that thread stops counting against the limit, so calls that hang cannot take up
+        every thread for good. The thread returns to the pool when the call returns."""
+        with self._lock:
+            for call in self._busy.values():
+                if call.future is future and not call.abandoned:
+                    call.abandoned = True
+                    self._abandoned += 1
 
     def close(self) -> None:
         """Idle threads exit, busy ones once their call returns; calls not started are
@@ -108,7 +120,7 @@ class DaemonThreads:
                     self._idle.release()
                     continue
                 with self._lock:
-                    self._busy[ident] = call.label
+                    self._busy[ident] = call
                 try:
                     value, ok = call.fn(), True
                 except BaseException as exc:  # handed to the awaiting coroutine
@@ -116,6 +128,8 @@ class DaemonThreads:
                 finally:
                     with self._lock:
                         self._busy.pop(ident, None)
+                        if call.abandoned:
+                            self._abandoned -= 1
                 self._deliver(call, ok=ok, value=value)
                 del call, value  # not kept alive while idle
                 self._idle.release()

@@ -6,7 +6,8 @@
 -- KEYS[1] meta hash
 -- ARGV[1] base; ARGV[2] id; ARGV[3] token; ARGV[4] first delay ms; ARGV[5] grace ms;
 -- ARGV[6] error JSON (recorded if it dies)
--- Returns 1 handed back, 2 dead (grace over, or cancelled while running), 0 refused (stale token).
+-- Returns 1 handed back, 2 dead (grace over), 3 cancelled (asked while it ran), 0 refused (stale
+-- token).
 local base, id, token = ARGV[1], ARGV[2], ARGV[3]
 local jkey = base .. 'j:' .. id
 if not owns(base, jkey, id, token) then return 0 end
@@ -15,7 +16,7 @@ leave_active(base, jkey, id)
 redis.call('HINCRBY', jkey, 'a', -1) -- it never ran
 if redis.call('HEXISTS', jkey, 'cx') == 1 then -- cancelled while running: it ends here
   to_dead(base, jkey, id, 'cancelled', now)
-  return 2
+  return 3
 end
 local since = tonumber(redis.call('HGET', jkey, 'uk') or '')
 if not since then

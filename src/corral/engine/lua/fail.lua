@@ -2,7 +2,7 @@
 -- KEYS[1] meta hash
 -- ARGV[1] base; ARGV[2] id; ARGV[3] token; ARGV[4] error JSON; ARGV[5] 'retry' or 'dead';
 -- ARGV[6] retry delay ms; ARGV[7] dead reason
--- Returns 1 done, 0 refused (stale token).
+-- Returns 1 done, 3 cancelled instead of retried (asked while it ran), 0 refused (stale token).
 local base, id, token = ARGV[1], ARGV[2], ARGV[3]
 local jkey = base .. 'j:' .. id
 if not owns(base, jkey, id, token) then return 0 end
@@ -11,6 +11,7 @@ leave_active(base, jkey, id)
 record_error(jkey, ARGV[4])
 if ARGV[5] == 'retry' and redis.call('HEXISTS', jkey, 'cx') == 1 then
   to_dead(base, jkey, id, 'cancelled', now) -- cancelled while running: no retry
+  return 3
 elseif ARGV[5] == 'retry' then
   redis.call('HDEL', jkey, 'tk', 'wk')
   requeue_after(base, jkey, id, tonumber(ARGV[6]) or 0, now)

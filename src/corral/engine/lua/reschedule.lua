@@ -3,7 +3,7 @@
 -- ARGV[1] base; ARGV[2] id; ARGV[3] token; ARGV[4] delay ms; ARGV[5] message;
 -- ARGV[6] hold ms: RateLimited holds the job's whole group (not others) back for this long; the
 -- job keeps its place in the group's waiting set. Ungrouped jobs are simply delayed.
--- Returns 1 rescheduled, 2 dead (too many reschedules, or cancelled while running), 0 refused
+-- Returns 1 rescheduled, 2 dead (too many reschedules), 3 cancelled (asked while it ran), 0 refused
 -- (stale token).
 local base, id, token = ARGV[1], ARGV[2], ARGV[3]
 local jkey = base .. 'j:' .. id
@@ -12,7 +12,7 @@ local now = now_ms()
 leave_active(base, jkey, id)
 if redis.call('HEXISTS', jkey, 'cx') == 1 then -- cancelled while running: it ends here
   to_dead(base, jkey, id, 'cancelled', now)
-  return 2
+  return 3
 end
 local count = redis.call('HINCRBY', jkey, 'rs', 1)
 local limit = tonumber(redis.call('HGET', jkey, 'xr') or '25') or 25
