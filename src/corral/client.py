@@ -10,17 +10,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 import weakref
 
 from corral.engine import Engine
 from corral.engine.connection import make_client
 from corral.engine.probe import probe
 from corral.engine.transport import Transport
-from corral.errors import ConfigError
+from corral.errors import ConfigError, EmbeddedServerError
 from corral.portal import Portal
 from corral.settings import EMBEDDED_REFUSED, Settings, parse_redis_url
 
 log = logging.getLogger(__name__)
+
+REVIVE_PAUSE_S = 10.0
 
 
 class Client:
@@ -36,6 +39,7 @@ class Client:
         self._shared_url: str | None = None
         self._lock = threading.Lock()
         self._recent: tuple[weakref.ref[asyncio.AbstractEventLoop], Engine] | None = None
+        self._revive_failed_at = 0.0  # monotonic time of the last failed revive
 
     @property
     def settings(self) -> Settings:
@@ -109,8 +113,25 @@ class Client:
                 settings.prefix,
                 where=target.redacted,
             )
+            if not settings.redis_url:
+                engine.revive = self._revive_shared
             self._engines[loop] = engine
         return engine
+
+    async def _revive_shared(self) -> bool:
+        """The shared server stopped under us (killed, crashed, not ``corral server stop``):
+        start it again, so a worker or a producer carries on (its jobs are in the AOF).
+        After a failed start, wait a while before trying again."""
+        if time.monotonic() - self._revive_failed_at < REVIVE_PAUSE_S:
+            return False
+        from corral.devserver import revive  # POSIX-only (flock), needed only here
+
+        try:
+            return await asyncio.to_thread(revive)
+        except EmbeddedServerError as exc:
+            self._revive_failed_at = time.monotonic()
+            log.error("the shared server stopped and could not be started again: %s", exc)
+            return False
 
     async def close(self) -> None:
         """Close this loop's connection (the shared server stays, for the other processes)."""

@@ -85,6 +85,12 @@ class ServerHome:
         return self.path / "server.json"
 
     @property
+    def stopped_marker(self) -> Path:
+        """Present after ``corral server stop``, until something starts the server again:
+        clients that lose it then do not start it again behind the user's back."""
+        return self.path / "stopped"
+
+    @property
     def server_log(self) -> Path:
         return self.path / "server.log"
 
@@ -358,7 +364,20 @@ def ensure_running(
             return read_state(home) or _orphan_state(home), False
         state = _spawn_keeper(home, idle_from_env() if idle is None else idle)
         touch_handout(home)
+        home.stopped_marker.unlink(missing_ok=True)
         return state, True
+
+
+def revive(home: ServerHome | None = None) -> bool:
+    """For a client that lost the shared server: start it again, unless it was stopped on
+    purpose (``corral server stop``). True if it is running now."""
+    home = home or locate()
+    if home.stopped_marker.exists():
+        return False
+    _, started = ensure_running(home)
+    if started:
+        log.warning("the shared server had stopped; started it again (%s)", home.url)
+    return True
 
 
 def _orphan_state(home: ServerHome) -> ServerState:
@@ -409,6 +428,7 @@ def stop(home: ServerHome | None = None, *, timeout: float = STOP_TIMEOUT + 10) 
     if not home.path.is_dir():
         return False
     with _locked(home.lock):
+        home.stopped_marker.touch()
         state = read_state(home)
         if state is not None and keeper_alive(home):
             with contextlib.suppress(ProcessLookupError):

@@ -383,3 +383,71 @@ def test_server_commands_json(project: Path, home: ServerHome) -> None:
     after = corral(["server", "status", "--json"], env, project)
     assert after.returncode == 1 and json.loads(after.stdout)["running"] is False
     assert corral(["server", "stop"], env, project).returncode == 1
+
+
+def _serving_worker(project: Path, env: dict[str, str]) -> subprocess.Popen[str]:
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "corral", "worker", "jobs:app", "--concurrency", "4"],
+        env=env,
+        cwd=project,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    produced = run(["-c", PRODUCE_AND_WAIT, "2"], env, project)
+    assert produced.returncode == 0, produced.stderr
+    return worker
+
+
+def test_a_killed_server_is_started_again_by_its_clients(project: Path, home: ServerHome) -> None:
+    """The shared server dies under a running worker (SIGKILL, as the OOM killer would): the
+    worker starts it again on its own, and jobs enqueued then still run (nothing else in the
+    project asks for the server meanwhile)."""
+    env = user_env(project, home)
+    worker = _serving_worker(project, env)
+    try:
+        state = devserver.read_state(home)
+        assert state is not None
+        os.kill(state.server_pid, signal.SIGKILL)
+        wait_for(lambda: not _alive(state.server_pid), 10, "the server to die")
+        wait_for(
+            lambda: (
+                (again := devserver.read_state(home)) is not None
+                and again.server_pid != state.server_pid
+                and devserver.is_running(home)
+            ),
+            30,
+            "the worker to start the server again",
+        )
+        produced = run(["-c", PRODUCE_AND_WAIT, "3"], env, project)
+        assert produced.returncode == 0, produced.stderr
+        assert produced.stdout.split() == ["0", "10", "20"]
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        _, err = worker.communicate(timeout=60)
+    assert worker.returncode == 0, err
+    assert "the shared server had stopped; started it again" in err
+    assert "5 completed" in err
+
+
+def test_a_server_stopped_on_purpose_is_not_started_again_behind_the_user(
+    project: Path, home: ServerHome
+) -> None:
+    """After ``corral server stop`` a running worker waits for the server (it says so) rather
+    than starting it again; the next process that asks for it starts it, and the worker
+    carries on."""
+    env = user_env(project, home)
+    worker = _serving_worker(project, env)
+    try:
+        stop = corral(["server", "stop"], env, project)
+        assert stop.returncode == 0, stop.stderr
+        time.sleep(3.0)  # the worker has failed to reach it a few times by now
+        assert not devserver.is_running(home)
+        produced = run(["-c", PRODUCE_AND_WAIT, "3"], env, project)  # starts it
+        assert produced.returncode == 0, produced.stderr
+        assert produced.stdout.split() == ["0", "10", "20"]
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        _, err = worker.communicate(timeout=60)
+    assert worker.returncode == 0, err
+    assert "started it again" not in err
+    assert "5 completed" in err

@@ -25,9 +25,7 @@ async def sync_order(order: str) -> str:
         raise ValueError("rejected " + order)
     return order
 """
-PLAIN = re.compile(
-    r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (DEBUG|INFO|WARNING|ERROR) [\w.]+ "
-)
+PLAIN = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (DEBUG|INFO|WARNING|ERROR) [\w.]+ ")
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ every script call, shared by all coroutines of the loop.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from redis.asyncio import Redis
@@ -18,6 +19,7 @@ from corral.engine.errors import corral_error, redis_errors
 from corral.engine.keys import QueueKeys, registry_key
 from corral.engine.scripts import ScriptRunner
 from corral.engine.transport import Transport
+from corral.errors import ConnectionLost
 
 
 class EngineBase:
@@ -39,6 +41,14 @@ class EngineBase:
         self._keys: dict[str, QueueKeys] = {}
         self._registered: set[str] = set()
         self._batchers: dict[str, EnqueueBatcher] = {}
+        # Set by the Client when the server is the project's shared one: starts it again if
+        # it stopped under us (killed, crashed), True if a retry is worth it.
+        self.revive: Callable[[], Awaitable[bool]] | None = None
+
+    async def revived(self, error: BaseException) -> bool:
+        """``error`` lost the connection and the server was started again: retry the call
+        once (every call of ours is safe to repeat, see ``connection.py``)."""
+        return self.revive is not None and isinstance(error, ConnectionLost) and await self.revive()
 
     def keys(self, queue: str) -> QueueKeys:
         k = self._keys.get(queue)
@@ -52,6 +62,12 @@ class EngineBase:
         try:
             return await self.runner.run(name, [k.meta], [k.base, *args])
         except (RedisError, OSError) as exc:
+            error = corral_error(exc, self.where)
+            if not await self.revived(error):
+                raise error from exc
+        try:
+            return await self.runner.run(name, [k.meta], [k.base, *args])
+        except (RedisError, OSError) as exc:
             raise corral_error(exc, self.where) from exc
 
     async def _run_many(self, calls: list[tuple[str, str, list[Any]]]) -> list[Any]:
@@ -60,6 +76,12 @@ class EngineBase:
         for name, queue, args in calls:
             k = self.keys(queue)
             wire.append((name, [k.meta], [k.base, *args]))
+        try:
+            return await self.runner.run_pipeline(wire)
+        except (RedisError, OSError) as exc:
+            error = corral_error(exc, self.where)
+            if not await self.revived(error):
+                raise error from exc
         try:
             return await self.runner.run_pipeline(wire)
         except (RedisError, OSError) as exc:

@@ -64,8 +64,9 @@ def corral_error(exc: BaseException, where: str) -> CorralError:
 def redis_errors(
     fn: Callable[P, Coroutine[Any, Any, T]],
 ) -> Callable[P, Coroutine[Any, Any, T]]:
-    """Decorate an engine method (its object has ``where``, the redacted URL): whatever
-    redis-py raises comes out as a Corral exception."""
+    """Decorate an engine method (its object has ``where``, the redacted URL, and may have
+    ``revived``): whatever redis-py raises comes out as a Corral exception; a lost connection
+    to a server that was started again is retried once."""
 
     @functools.wraps(fn)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
@@ -74,7 +75,19 @@ def redis_errors(
         except CorralError:
             raise
         except (RedisError, OSError) as exc:
-            where = str(getattr(args[0], "where", "the configured URL"))
-            raise corral_error(exc, where) from exc
+            error = corral_error(exc, _where(args[0]))
+            revived = getattr(args[0], "revived", None)
+            if revived is None or not await revived(error):
+                raise error from exc
+        try:
+            return await fn(*args, **kwargs)
+        except CorralError:
+            raise
+        except (RedisError, OSError) as exc:
+            raise corral_error(exc, _where(args[0])) from exc
 
     return wrapper
+
+
+def _where(engine: object) -> str:
+    return str(getattr(engine, "where", "the configured URL"))
