@@ -3,6 +3,7 @@ is down is retried, then reported with its own exit code (issue 11, item 8)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -71,7 +72,7 @@ def test_tls_url_to_a_plain_server_fails_fast_with_a_hint(server: EmbeddedServer
     url = server.url.replace("redis://", "rediss://")
     proc, took = corral("info", "--url", url)
     assert proc.returncode == 2
-    assert "is it a TLS port?" in one_line(proc)
+    assert "answers plain Redis: use redis://" in one_line(proc)
     assert took < 15  # the 5 s handshake timeout, once: not ~34 s of retries
 
 
@@ -106,3 +107,81 @@ async def test_the_python_api_raises_corral_errors(server: EmbeddedServer, http_
     with pytest.raises(ConnectionLost):
         await app.connect()
     await app.close()
+
+
+@pytest.fixture
+def flaky_proxy(server: EmbeddedServer) -> Iterator[tuple[int, list[int]]]:
+    """A port in front of the test server that closes its first two connections at once (a
+    server restarting, a load balancer without a backend yet), then forwards to the server.
+    Yields the port and the list of connections accepted so far."""
+    upstream_port = int(server.url.rsplit(":", 1)[1].split("/")[0])
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[int] = []
+
+    def pipe(src: socket.socket, dst: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := src.recv(65536):
+                dst.sendall(data)
+        with contextlib.suppress(OSError):
+            dst.shutdown(socket.SHUT_WR)
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            accepted.append(1)
+            if len(accepted) <= 2:
+                conn.close()
+                continue
+            upstream = socket.create_connection(("127.0.0.1", upstream_port))
+            for a, b in ((conn, upstream), (upstream, conn)):
+                threading.Thread(target=pipe, args=(a, b), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield listener.getsockname()[1], accepted
+    listener.close()
+
+
+async def test_a_connection_closed_at_once_is_retried_when_the_port_is_not_tls(
+    flaky_proxy: tuple[int, list[int]],
+) -> None:
+    """A plain URL whose first connections are closed at once is not called a TLS port: the
+    port does not speak TLS, so it is retried, and it connects."""
+    port, accepted = flaky_proxy
+    app = App.from_url(f"redis://127.0.0.1:{port}/0", connect_retries=5)
+    try:
+        await app.connect()
+        await (await app.engine()).ping()
+    finally:
+        await app.close()
+    assert len(accepted) >= 3  # two closed, then the one that worked (and the sniffs)
+
+
+async def test_a_tls_handshake_that_times_out_on_a_silent_port_is_unreachable() -> None:
+    """rediss:// to a port that accepts and says nothing (a TLS server too busy to answer):
+    not a wrong URL, since it does not answer plain Redis either, but unreachable."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def hold() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            with contextlib.suppress(OSError):
+                held.append(listener.accept()[0])
+
+    thread = threading.Thread(target=hold, daemon=True)
+    thread.start()
+    app = App.from_url(f"rediss://127.0.0.1:{listener.getsockname()[1]}/0", connect_retries=0)
+    try:
+        with pytest.raises(ConnectionLost, match="unreachable"):
+            await app.connect()
+    finally:
+        await app.close()
+        stop.set()
+        thread.join()
+        for conn in held:
+            conn.close()
+        listener.close()

@@ -15,6 +15,7 @@ from typing import Any
 
 from corral.engine.outcomes import Deferred, Failed, Rescheduled
 from corral.engine.wire import Claimed, ClaimResult, NewJob
+from corral.errors import ConnectionLost
 from corral.models import (
     Cancellation,
     ErrorRecord,
@@ -50,6 +51,7 @@ class FakeEngine:
         self.calls: list[tuple[str, str, Any]] = []
         self._tokens = itertools.count(1)
         self.changed = asyncio.Event()
+        self.outages = 0  # the next this many complete() calls find Redis unreachable
 
     # -- setting up --------------------------------------------------------------------------
 
@@ -129,6 +131,10 @@ class FakeEngine:
         return flags, ClaimResult(claimed, None, False)
 
     async def complete(self, queue: str, done: Sequence[tuple[str, str, str]]) -> list[bool]:
+        if self.outages:
+            self.outages -= 1
+            self.calls.append(("complete_unreachable", queue, list(done)))
+            raise ConnectionLost("fake:// is unreachable")
         flags = []
         for job_id, token, result in done:
             job = self._owned(job_id, token)

@@ -24,6 +24,7 @@ from corral import (
     WorkerStats,
 )
 from corral.handle import JobHandle
+from corral.worker.outcomes import Recorder
 from tests.unit.fake_engine import FakeEngine
 
 
@@ -216,3 +217,29 @@ async def test_a_handle_times_out_waiting(app: App, fake: FakeEngine) -> None:
     handle: JobHandle[object] = JobHandle(app.client, "q", "j1", None)
     with pytest.raises(ResultTimeout):
         await handle.result(timeout=0.1)
+
+
+async def test_acknowledgements_at_shutdown_outlast_an_outage(fake: FakeEngine) -> None:
+    """Completed jobs acknowledged at shutdown while Redis is briefly unreachable are written
+    once it is back; if it stays away (a forced stop), they stay pending, not dropped."""
+    stats = WorkerStats()
+    force = asyncio.Event()
+    recorder = Recorder("w", stats, force, unknown_grace_ms=0)
+    jobs = [fake.add("q", "n", "{}") for _ in range(3)]
+    await fake.complete_and_claim("q", [], 3, "w", 60_000)
+    recorder.done["q"] = [(j.id, j.token, "1") for j in jobs]
+
+    fake.outages = 2
+    await recorder.flush(fake)  # type: ignore[arg-type]
+    assert stats.completed == 3 and not recorder.pending
+    assert [j.result for j in jobs] == ["1", "1", "1"]
+    assert len(fake.called("complete_unreachable")) == 2
+
+    late = fake.add("q", "n", "{}")
+    await fake.complete_and_claim("q", [], 1, "w", 60_000)
+    recorder.done["q"] = [(late.id, late.token, "2")]
+    fake.outages = 1_000
+    force.set()  # a second Ctrl-C: no more waiting
+    await recorder.flush(fake)  # type: ignore[arg-type]
+    assert recorder.done == {"q": [(late.id, late.token, "2")]}
+    assert late.result is None

@@ -4,6 +4,10 @@ A wrong URL fails at once, in one line: a TLS URL for a plain port (or the rever
 does not speak Redis (an HTTP server), a database the server does not have, credentials it
 refuses. A server that does not answer at all may be starting (a container, a restart): that is
 retried with back-off before ConnectionLost.
+
+A TLS handshake that times out, or a plain connection closed at once, is only a wrong URL when
+the port shows it: it answers a plain PING (a TLS URL for a plain port), or completes a TLS
+handshake (a plain URL for a TLS port). Otherwise it is a slow or restarting server, retried.
 """
 
 from __future__ import annotations
@@ -31,20 +35,58 @@ def _tls_failure(exc: BaseException) -> bool:
     return False
 
 
-def _diagnose(exc: BaseException, target: RedisTarget) -> ConfigError | None:
+SNIFF_TIMEOUT_S = 2.0
+
+
+async def _answers_plain_ping(target: RedisTarget) -> bool:
+    """Does the port answer a plain-text PING as Redis does (``+PONG`` or an error reply)?"""
+    try:
+        async with asyncio.timeout(SNIFF_TIMEOUT_S):
+            reader, writer = await asyncio.open_connection(target.host, target.port)
+            try:
+                writer.write(b"PING\r\n")
+                await writer.drain()
+                line = await reader.readline()
+            finally:
+                writer.close()
+    except (OSError, TimeoutError):
+        return False
+    return line[:1] in (b"+", b"-")
+
+
+async def _completes_tls_handshake(target: RedisTarget) -> bool:
+    """Does the port speak TLS (any certificate: this only tells the two kinds of port apart)?"""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    try:
+        async with asyncio.timeout(SNIFF_TIMEOUT_S):
+            _, writer = await asyncio.open_connection(target.host, target.port, ssl=context)
+            writer.close()
+    except (OSError, TimeoutError):  # ssl.SSLError is an OSError
+        return False
+    return True
+
+
+async def _diagnose(exc: BaseException, target: RedisTarget) -> ConfigError | None:
     """A wrong URL, named; None when the server may just be unreachable for now."""
     where = target.redacted
     text = str(exc)
-    if target.scheme == "rediss" and isinstance(exc, RedisTimeoutError | TimeoutError):
+    timed_out = isinstance(exc, RedisTimeoutError | TimeoutError)
+    if target.scheme == "rediss" and timed_out and await _answers_plain_ping(target):
         return ConfigError(
-            f"no TLS handshake from {where} within {CONNECT_TIMEOUT_S:g}s: is it a TLS port? "
-            "(use redis:// for a plain server)"
+            f"no TLS handshake from {where} within {CONNECT_TIMEOUT_S:g}s and it answers plain "
+            "Redis: use redis:// for a plain server"
         )
-    if target.scheme == "rediss" and _tls_failure(exc):
+    if target.scheme == "rediss" and _tls_failure(exc) and not timed_out:
         return ConfigError(f"TLS with {where} failed: {text}")
-    if target.scheme == "redis" and "closed by server" in text:
+    if (
+        target.scheme == "redis"
+        and "closed by server" in text
+        and await _completes_tls_handshake(target)
+    ):
         return ConfigError(
-            f"{where} closed the connection at once: is it a TLS port? (use rediss:// for TLS)"
+            f"{where} closed the connection at once and speaks TLS: use rediss:// for a TLS port"
         )
     if isinstance(exc, InvalidResponse):
         return ConfigError(
@@ -69,7 +111,7 @@ async def probe(target: RedisTarget, *, retries: int, name: str = "corral") -> N
                 await client.ping()
                 return
             except (RedisError, OSError) as exc:
-                wrong = _diagnose(exc, target)
+                wrong = await _diagnose(exc, target)
                 if wrong is not None:
                     raise wrong from None
                 if not isinstance(exc, CONNECTION_ERRORS) or attempt == retries:

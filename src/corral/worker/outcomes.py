@@ -97,12 +97,22 @@ class Recorder:
                 self.observe(event if ok else replace(event, outcome="lease_lost"))
 
     async def flush(self, engine: WorkerEngine) -> None:
+        """Acknowledge every completed job now (at shutdown), through a Redis outage as long
+        as ``persist`` retries; what still cannot be written stays pending for the next
+        flush, and is said: those jobs run again once their leases run out."""
         while self.done:
             queue, done = self.done.popitem()
             try:
-                flags = await engine.complete(queue, done)
+                flags = await self.persist(lambda q=queue, d=done: engine.complete(q, d))
             except CorralError as exc:
-                log.error("could not acknowledge %d job(s) on %s: %s", len(done), queue, exc)
+                self.restore(queue, done)
+                log.error(
+                    "could not acknowledge %d completed job(s) on %s: %s; they run again once "
+                    "their leases run out",
+                    len(done),
+                    queue,
+                    exc,
+                )
                 return
             self.acknowledged(done, flags)
 
