@@ -102,8 +102,12 @@ class Recorder:
         flush, and is said: those jobs run again once their leases run out."""
         while self.done:
             queue, done = self.done.popitem()
+
+            def write(q: str = queue, d: list[Done] = done) -> Awaitable[list[bool]]:
+                return engine.complete(q, d)
+
             try:
-                flags = await self.persist(lambda q=queue, d=done: engine.complete(q, d))
+                flags = await self.persist(write)
             except CorralError as exc:
                 self.restore(queue, done)
                 log.error(
