@@ -14,13 +14,17 @@ from corral.embedded import EmbeddedServer
 from tests.integration._cli import Cli
 
 JOBS_MODULE = """
+import logging
 from datetime import timedelta
 from corral import App, Fixed, RetryPolicy
 app = App.from_env()
+log = logging.getLogger("shopapp")
 
 @app.job(queue="shop", group=lambda order: order.split(":")[0],
          retry=RetryPolicy(attempts=2, backoff=Fixed(timedelta(milliseconds=10))))
 async def sync_order(order: str) -> str:
+    log.info("syncing %s", order)
+    log.debug("details of %s", order)
     if order.endswith("!"):
         raise ValueError("rejected " + order)
     return order
@@ -75,12 +79,23 @@ def test_without_a_terminal_records_are_plain_single_lines(cli: Cli) -> None:
     assert len(done) == 1 and done[0].endswith("ms") and f"group {shop}" in done[0], lines
 
 
+def test_the_handlers_own_info_records_show_in_the_same_format(cli: Cli) -> None:
+    enqueue(cli, "acme.myshopify.com:6")
+    lines = work(cli, "--log-format", "plain")
+    assert any(
+        PLAIN.match(line) and " INFO shopapp syncing acme.myshopify.com:6" in line
+        for line in lines
+    ), lines
+    assert not any("details of" in line for line in lines), lines
+
+
 def test_verbose_shows_corrals_debug_records_only(cli: Cli) -> None:
     enqueue(cli, "acme.myshopify.com:3")
     lines = work(cli, "-v", "--log-format", "plain")
     debug = [line for line in lines if " DEBUG " in line]
     assert any(" started shop/sync_order " in line for line in debug), lines
-    assert all(line.split()[2].startswith("corral") for line in lines), lines
+    assert all(line.split()[2].startswith("corral") for line in debug), lines
+    assert not any(line.split()[2].startswith(("redis", "asyncio")) for line in lines), lines
 
 
 def test_the_format_comes_from_the_environment_and_bad_values_are_refused(cli: Cli) -> None:

@@ -8,8 +8,15 @@ library only logs).
   duration_ms, outcome) as keys, for platforms that index logs.
 - ``auto`` (the default): ``rich`` when stderr is a terminal, else ``plain``.
 
-Only Corral's own loggers follow ``--verbose``/``--log-level``; other libraries' (redis-py,
-asyncio) stay at WARNING, so debugging Corral does not drown in their records.
+``--log-level`` applies to every logger, the handlers' own included (their INFO records show
+by default); ``--verbose`` adds Corral's debug records only. The chatty libraries under a
+worker (redis-py, asyncio, HTTP clients) stay at WARNING, so debugging does not drown in their
+records.
+
+A worker's formats print neither thread nor process names, so they are not gathered for each
+record (``logging.logThreads`` and friends): a fifth of a job line's cost. A handler added to
+a ``corral worker`` process that prints them shows ``None``; ``corral.run`` or a Worker of
+your own, with your logging set up, keeps them.
 """
 
 from __future__ import annotations
@@ -27,6 +34,8 @@ ENV_LOG_FORMAT = "CORRAL_LOG_FORMAT"
 ENV_LOG_LEVEL = "CORRAL_LOG_LEVEL"
 FORMATS = ("auto", "rich", "plain", "json")
 LEVELS = ("debug", "info", "warning", "error")
+QUIET = ("redis", "asyncio", "httpx", "httpcore", "urllib3", "hpack", "aiosqlite")
+"""Libraries whose INFO and DEBUG records say nothing a worker's operator needs."""
 
 
 def _iso(record: logging.LogRecord) -> str:
@@ -63,22 +72,24 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, default=str)
 
 
-def choose(fmt: str | None, level: str | None, verbose: bool) -> tuple[str, int]:
-    """The format and Corral's level from the options, else the environment, else defaults."""
+def choose(fmt: str | None, level: str | None, verbose: bool) -> tuple[str, int, int]:
+    """The format, the level of every logger and Corral's own, from the options, else the
+    environment, else defaults."""
     fmt = (fmt or os.environ.get(ENV_LOG_FORMAT) or "auto").lower()
     if fmt not in FORMATS:
         raise ConfigError(f"log format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     if fmt == "auto":
         fmt = "rich" if sys.stderr.isatty() else "plain"
-    name = "debug" if verbose else (level or os.environ.get(ENV_LOG_LEVEL) or "info").lower()
+    name = (level or os.environ.get(ENV_LOG_LEVEL) or "info").lower()
     if name not in LEVELS:
         raise ConfigError(f"log level must be one of {', '.join(LEVELS)}, got {name!r}")
-    return fmt, getattr(logging, name.upper())
+    everyone = getattr(logging, name.upper())
+    return fmt, everyone, logging.DEBUG if verbose else everyone
 
 
 def setup(fmt: str | None = None, level: str | None = None, *, verbose: bool = False) -> None:
     """Configure the root logger for a ``corral`` command that runs for a while (a worker)."""
-    chosen, corral_level = choose(fmt, level, verbose)
+    chosen, root_level, corral_level = choose(fmt, level, verbose)
     handler: logging.Handler
     if chosen == "rich":
         from rich.logging import RichHandler
@@ -91,11 +102,13 @@ def setup(fmt: str | None = None, level: str | None = None, *, verbose: bool = F
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(JsonFormatter() if chosen == "json" else PlainFormatter())
     # No format here prints threads or processes: not gathering them for every record keeps
-    # a worker's line per job cheap (a fifth of its cost)
+    # a worker's line per job cheap (see the module's docstring)
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(logging.WARNING)  # other libraries: warnings and worse
+    root.setLevel(root_level)
+    for name in QUIET:
+        logging.getLogger(name).setLevel(max(root_level, logging.WARNING))
     logging.getLogger("corral").setLevel(corral_level)
