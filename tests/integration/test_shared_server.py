@@ -451,3 +451,16 @@ def test_a_server_stopped_on_purpose_is_not_started_again_behind_the_user(
     assert worker.returncode == 0, err
     assert "started it again" not in err
     assert "5 completed" in err
+
+
+def test_a_server_that_cannot_start_exits_3_like_any_unavailable_server(
+    project: Path, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory\n")
+    env = user_env(project, ServerHome(blocker / "home"))
+    for args in (["server", "start"], ["server", "url"], ["info"]):
+        proc = corral(args, env, project)
+        assert proc.returncode == 3, (args, proc.stderr)
+        assert "cannot create the server's home" in proc.stderr
+        assert "Traceback" not in proc.stderr

@@ -2,8 +2,8 @@
 
 It is what every process of the project uses when ``CORRAL_REDIS_URL`` is not set (see
 :mod:`corral.devserver`); these commands start it ahead of time, look at it, or stop it. Exit
-codes: 0 ok, 1 not running (``stop``, ``status``) or could not start, 2 bad usage or
-configuration.
+codes: 0 ok, 1 not running (``stop``, ``status``), 2 bad usage or configuration, 3 the server
+could not be started or does not answer (as every command exits when Redis is unavailable).
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from typing import Annotated
 import typer
 
 from corral import devserver
-from corral.cli._common import JsonOption, fail, print_json
+from corral.cli._common import JsonOption, fail_with, print_json
 from corral.cli._help import CorralTyper
-from corral.errors import ConfigError, CorralError
+from corral.errors import CorralError
 from corral.settings import ENV_REDIS_URL
 
 server_cli = CorralTyper(help="The project's shared server, used when CORRAL_REDIS_URL is not set.")
@@ -33,7 +33,7 @@ IdleOption = Annotated[
 
 
 def _fail(exc: CorralError) -> typer.Exit:
-    return fail(str(exc), 2 if isinstance(exc, ConfigError) else 1)
+    return fail_with(exc)  # EmbeddedServerError: 3, like any unavailable server
 
 
 def _span(seconds: float) -> str:
