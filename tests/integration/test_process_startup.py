@@ -4,13 +4,15 @@ a child that cannot get there within the start-up limit fails the job with its o
 
 from __future__ import annotations
 
+import asyncio
 import importlib
+import multiprocessing
 from collections.abc import AsyncIterator
 from types import ModuleType
 
 import pytest
 
-from corral import App, JobFailed, Settings
+from corral import App, JobFailed, JobTimeout, Settings
 from corral.context import JobContext
 from corral.embedded import EmbeddedServer
 from corral.testing import running_worker
@@ -87,3 +89,22 @@ async def test_a_hung_import_fails_the_job_with_a_startup_error() -> None:
     assert failed.value.type_name == "ProcessStartupTimeout"
     assert module in str(failed.value)
     assert "3s" in str(failed.value)
+
+
+async def test_a_draining_pool_does_not_replace_its_children(slow_jobs: ModuleType) -> None:
+    """Once the worker is stopping, a child killed with its job (a timeout, a cancel) is not
+    replaced by a fresh one that would only be killed at close."""
+    pool = ProcessPool(2, [(slow_jobs.__name__, "stall", "stall")])
+    pool.start()
+    try:
+        assert int(await pool.run(slow_jobs.__name__, "quick", "{}", _ctx("quick"), None)) > 0
+        pool.drain()
+        with pytest.raises(JobTimeout):
+            await pool.run(slow_jobs.__name__, "stall", '{"seconds": 60}', _ctx("stall"), 0.5)
+        await asyncio.sleep(0.5)  # a replacement would have been started by now
+        alive = [c for c in multiprocessing.active_children() if c.name == "corral-process-job"]
+        assert len(alive) == 1, alive  # the other warmed child only
+        assert not pool._warming
+    finally:
+        pool.close()
+    assert not [c for c in multiprocessing.active_children() if c.name == "corral-process-job"]

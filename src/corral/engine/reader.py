@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import AsyncIterator, Sequence
-from typing import Any, cast
+from typing import cast
 
 from corral.engine.base import EngineBase
 from corral.engine.errors import redis_errors
@@ -174,7 +174,3 @@ class Reader(EngineBase):
     @redis_errors
     async def _range(self, key: str, start: int, end: int) -> list[str]:
         return cast(list[str], await self.client.zrange(key, start, end))
-
-    @redis_errors
-    async def server_info(self, section: str) -> dict[str, Any]:
-        return await self.client.info(section)

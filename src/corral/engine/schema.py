@@ -404,10 +404,6 @@ def decode_group(
     )
 
 
-def epoch_ms(moment: datetime) -> int:
-    return int(moment.timestamp() * 1000)
-
-
 # -- events stream entries --------------------------------------------------------------------
 
 

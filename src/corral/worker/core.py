@@ -83,7 +83,6 @@ class Worker:
         self._reserved = 0
         self._force = asyncio.Event()
         self._idle = IdleWait(names)
-        self._background: set[asyncio.Task[Any]] = set()
         grace_ms = int(unknown_job_grace.total_seconds() * 1000)
         self._recorder = Recorder(self.id, self.stats, self._force, grace_ms)
         self._attempts = Attempts(
@@ -123,6 +122,7 @@ class Worker:
         try:
             await self._fetch_loop(engine)
         finally:
+            self._runners.drain()
             await self._shutdown(engine)
             await cancel_and_wait(helpers)
             await self._idle.close()

@@ -21,6 +21,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
 
+from corral.codec import from_json
 from corral.context import JobContext
 from corral.errors import Fatal, RateLimited, Retry
 from corral.worker._child import child_main
@@ -113,11 +114,12 @@ class ProcessPool:
         self._reported: set[tuple[str, str]] = set()
         self._threads = DaemonThreads(2 * self.size + 1, "corral-proc")  # spawns and pipe reads
         self._closed = False
+        self._draining = False  # the worker is stopping: children that end are not replaced
 
     def start(self) -> None:
         """Start children in the background until ``size`` are alive."""
         loop = asyncio.get_running_loop()
-        while not self._closed and self._alive < self.size:
+        while not self._closed and not self._draining and self._alive < self.size:
             self._alive += 1
             task = loop.create_task(self._warm(), name="corral-process-warm-up")
             self._warming.add(task)
@@ -219,7 +221,6 @@ class ProcessPool:
         try:
             await asyncio.sleep(RESTART_BACKOFF_S[min(self._failures, len(RESTART_BACKOFF_S) - 1)])
             child = await self._threads.run(self._spawn, "starting a process-mode child")
-            self._children.add(child)
             async with asyncio.timeout(self.startup_limit):
                 msg = await self._recv(child)
         except asyncio.CancelledError:  # the pool is closing
@@ -254,7 +255,10 @@ class ProcessPool:
 
     def _spawn(self) -> _Child:
         child = _Child(self._mp, self._targets)
-        if self._closed:  # closed while we were starting it
+        # Known at once, so close() kills it even if its warm-up was cancelled meanwhile;
+        # and killed here if close() has run already.
+        self._children.add(child)
+        if self._closed:
             child.kill()
         return child
 
@@ -263,6 +267,12 @@ class ProcessPool:
             return await self._threads.run(child.recv, "process-mode pipe")
         except (EOFError, OSError):
             raise _died(child) from None
+
+    def drain(self) -> None:
+        """The worker is stopping: jobs still running keep their children, but a child that
+        ends (its job done, cancelled or timed out) is not replaced. Children warming now go
+        on: a job claimed just before may still get one within the grace period."""
+        self._draining = True
 
     def close(self) -> None:
         """Kill every child; stop warming new ones."""
@@ -318,6 +328,4 @@ def _outcome(msg: tuple[Any, ...], ctx: JobContext) -> str | None:
 
 
 def _loads(raw: str) -> Any:
-    from corral.codec import from_json
-
     return from_json(raw)

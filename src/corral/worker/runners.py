@@ -128,6 +128,11 @@ class Runners:
             future.cancel()  # not started yet: it never will be; running: its outcome is dropped
             raise
 
+    def drain(self) -> None:
+        """The worker is stopping: no new process-mode children."""
+        if self._processes is not None:
+            self._processes.drain()
+
     def close(self) -> None:
         """Stop the pools. Handler threads still running (they timed out, were cancelled or
         outlived the grace period) are abandoned: they end with the process, which they no
