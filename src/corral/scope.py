@@ -62,12 +62,12 @@ class QueueScope:
     async def jobs(
         self, state: str, *, offset: int = 0, limit: int = 50, newest_first: bool = True
     ) -> list[JobSummary]:
-        """One page of jobs in a state (waiting, delayed, active, completed, dead)."""
+        """One page of jobs in a state (waiting, delayed, active, completed, dead); delayed
+        jobs come with ``due_at``, active ones with ``lease_until``."""
         if state not in LISTABLE:
             raise ConfigError(f"state must be one of {', '.join(LISTABLE)}, got {state!r}")
         engine = await self._existing()
-        ids = await engine.list_ids(self.name, state, offset, limit, newest_first)
-        return await engine.summaries(self.name, ids)
+        return await engine.list_jobs(self.name, state, offset, limit, newest_first)
 
     async def find(
         self,

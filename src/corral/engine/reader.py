@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import heapq
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, cast
 
 from corral.engine.base import EngineBase
@@ -21,6 +21,7 @@ from corral.engine.schema import (
 from corral.models import GroupState, JobInfo, JobState, JobSummary, QueueCounts
 
 LISTABLE = ("waiting", "delayed", "active", "completed", "dead")
+TIMED = ("delayed", "active")  # states whose set's score a listing hands up (due, lease)
 
 
 class Reader(EngineBase):
@@ -39,8 +40,10 @@ class Reader(EngineBase):
         pipe = self.client.pipeline(transaction=False)
         pipe.hgetall(k.job(job_id))
         pipe.get(k.payload(job_id))
-        raw, payload = await pipe.execute()
-        return decode_job(queue, job_id, raw, payload) if raw else None
+        pipe.zscore(k.delayed, job_id)
+        pipe.zscore(k.active, job_id)
+        raw, payload, due, lease = await pipe.execute()
+        return decode_job(queue, job_id, raw, payload, due, lease) if raw else None
 
     @redis_errors
     async def job_exists(self, queue: str, job_id: str) -> bool:
@@ -108,6 +111,30 @@ class Reader(EngineBase):
         return ["", *sorted(names)]
 
     @redis_errors
+    async def list_jobs(
+        self, queue: str, state: str, offset: int, limit: int, newest_first: bool
+    ) -> list[JobSummary]:
+        """One page of a state's jobs as summaries; delayed and active ones with the score
+        the listing read anyway (due time, lease deadline)."""
+        if state not in TIMED:
+            return await self.summaries(
+                queue, await self.list_ids(queue, state, offset, limit, newest_first)
+            )
+        scored = await self._scored(self.keys(queue).state_set(state), offset, limit, newest_first)
+        return await self.summaries(queue, list(scored), scored)
+
+    @redis_errors
+    async def _scored(
+        self, key: str, offset: int, limit: int, newest_first: bool
+    ) -> dict[str, float]:
+        end = offset + limit - 1
+        if newest_first:
+            rows = await self.client.zrevrange(key, offset, end, withscores=True)
+        else:
+            rows = await self.client.zrange(key, offset, end, withscores=True)
+        return dict(cast(list[tuple[str, float]], rows))
+
+    @redis_errors
     async def list_ids(
         self, queue: str, state: str, offset: int, limit: int, newest_first: bool
     ) -> list[str]:
@@ -133,14 +160,21 @@ class Reader(EngineBase):
         return [job_id for job_id, _ in list(merged)[offset : offset + limit]]
 
     @redis_errors
-    async def summaries(self, queue: str, ids: Sequence[str]) -> list[JobSummary]:
-        """The listing fields of several jobs in one round trip (missing jobs are skipped)."""
+    async def summaries(
+        self, queue: str, ids: Sequence[str], scores: Mapping[str, float] | None = None
+    ) -> list[JobSummary]:
+        """The listing fields of several jobs in one round trip (missing jobs are skipped);
+        ``scores``: their scores in the delayed or active set they were listed from."""
         k = self.keys(queue)
         pipe = self.client.pipeline(transaction=False)
         for job_id in ids:
             pipe.hmget(k.job(job_id), list(SUMMARY_FIELDS))
         rows: list[list[str | None]] = await pipe.execute()
-        found = (decode_summary(job_id, row) for job_id, row in zip(ids, rows, strict=True))
+        score = (scores or {}).get
+        found = (
+            decode_summary(job_id, row, score(job_id))
+            for job_id, row in zip(ids, rows, strict=True)
+        )
         return [s for s in found if s is not None]
 
     async def scan_state(
@@ -163,10 +197,15 @@ class Reader(EngineBase):
             return
         offset = 0
         while True:
-            ids = await self.list_ids(queue, state, offset, batch, newest_first=False)
+            if state in TIMED:
+                scored = await self._scored(self.keys(queue).state_set(state), offset, batch, False)
+                ids = list(scored)
+            else:
+                scored = None
+                ids = await self.list_ids(queue, state, offset, batch, newest_first=False)
             if not ids:
                 return
-            yield await self.summaries(queue, ids)
+            yield await self.summaries(queue, ids, scored)
             if len(ids) < batch:
                 return
             offset += batch

@@ -304,13 +304,22 @@ class OverridesCache:
 # -- read models --------------------------------------------------------------------------------
 
 
-def decode_job(queue: str, job_id: str, raw: Mapping[str, str], payload: str | None) -> JobInfo:
-    """The read model from a job hash (tolerates missing fields of malformed jobs)."""
+def decode_job(
+    queue: str,
+    job_id: str,
+    raw: Mapping[str, str],
+    payload: str | None,
+    delayed_score: float | None = None,
+    active_score: float | None = None,
+) -> JobInfo:
+    """The read model from a job hash (tolerates missing fields of malformed jobs), with the
+    job's scores in the ``delayed`` (due time) and ``active`` (lease deadline) sets."""
+    state = _state(raw.get(STATE))
     return JobInfo(
         id=job_id,
         queue=queue,
         name=raw.get(NAME, ""),
-        state=_state(raw.get(STATE)),
+        state=state,
         payload=json_value(payload),
         group=raw.get(GROUP) or None,
         priority=number(raw.get(PRIORITY), Priority.NORMAL),  # the default is not stored
@@ -329,19 +338,26 @@ def decode_job(queue: str, job_id: str, raw: Mapping[str, str], payload: str | N
         overrides=decode_overrides(raw.get(OPTIONS)),
         cancellation=decode_cancellation(raw.get(CANCELLATION)),
         replays=_replays(raw.get(REPLAYS)),
+        due_at=from_epoch_ms(delayed_score) if state == JobState.DELAYED else None,
+        lease_until=from_epoch_ms(active_score) if state == JobState.ACTIVE else None,
     )
 
 
-def decode_summary(job_id: str, row: Sequence[str | None]) -> JobSummary | None:
-    """A listing row from an HMGET of SUMMARY_FIELDS; None when the job is gone."""
+def decode_summary(
+    job_id: str, row: Sequence[str | None], score: float | None = None
+) -> JobSummary | None:
+    """A listing row from an HMGET of SUMMARY_FIELDS; None when the job is gone. ``score``:
+    its score in the set it was listed from, a due time for a delayed job and a lease
+    deadline for an active one (a job that moved on since is shown as it is now)."""
     if all(v is None for v in row):
         return None
     f = dict(zip(SUMMARY_FIELDS, row, strict=True))
     err = decode_error(json_value(f[LAST_ERROR], {}))
+    state = f[STATE] or "?"
     return JobSummary(
         id=job_id,
         name=f[NAME] or "",
-        state=f[STATE] or "?",
+        state=state,
         group=f[GROUP] or None,
         priority=number(f[PRIORITY], Priority.NORMAL),
         attempt=number(f[ATTEMPT]),
@@ -355,6 +371,8 @@ def decode_summary(job_id: str, row: Sequence[str | None]) -> JobSummary | None:
         worker=f[WORKER],
         reschedules=number(f[RESCHEDULES]),
         error_types=err.kinds if err else (),
+        due_at=from_epoch_ms(score) if state == JobState.DELAYED else None,
+        lease_until=from_epoch_ms(score) if state == JobState.ACTIVE else None,
     )
 
 
