@@ -42,6 +42,7 @@ from corral.models import (
     JobSummary,
     QueueCounts,
     Replay,
+    WorkerInfo,
 )
 from corral.options import JobOptions, Priority
 from corral.queue import Queue
@@ -102,6 +103,7 @@ __all__ = [
     "StalePayload",
     "SyncJobFunction",
     "Worker",
+    "WorkerInfo",
     "WorkerStats",
     "__version__",
     "current_job",

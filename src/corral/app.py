@@ -24,7 +24,7 @@ from corral.engine import Engine
 from corral.engine.keys import check_queue_name
 from corral.errors import ConfigError
 from corral.handle import JobHandle, get_job
-from corral.models import JobInfo
+from corral.models import JobInfo, WorkerInfo
 from corral.options import JobOptions, check_group
 from corral.portal import Portal
 from corral.queue import Queue
@@ -211,6 +211,11 @@ class App:
 
     async def get_job(self, queue: str, job_id: str) -> JobInfo:
         return await get_job(self.client, queue, job_id)
+
+    async def workers(self) -> list[WorkerInfo]:
+        """The live workers on this server and key prefix, by id: those that sent a heartbeat
+        within their last three heartbeat intervals (workers that exit remove themselves)."""
+        return await (await self.client.engine()).workers()
 
 
 class _JobDecorator:

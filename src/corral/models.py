@@ -215,3 +215,25 @@ class GroupState:
         if self.waiting and self.concurrency is not None and self.active >= self.concurrency:
             return "at-capacity"
         return "idle" if not self.waiting else "waiting"
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerInfo:
+    """A live worker as it last reported itself (it does so every heartbeat, lease/3).
+
+    A worker is *alive* while ``alive_until`` (its last heartbeat plus three heartbeat
+    intervals, by the Redis server's clock) is in the future; the others missed three
+    heartbeats, are gone, and are never listed."""
+
+    id: str  # host:pid:suffix unless the worker was given a name
+    host: str
+    pid: int
+    queues: tuple[str, ...]
+    concurrency: int
+    running: int  # jobs it was running at its last heartbeat
+    jobs: tuple[str, ...]  # their ids (at most the first 100)
+    started_at: datetime | None
+    version: str  # the Corral it runs
+    heartbeat: timedelta  # how often it reports (lease/3)
+    last_heartbeat: datetime | None = None  # read from Redis; None before it was written
+    alive_until: datetime | None = None

@@ -20,11 +20,13 @@ from corral.cli._jobs import jobs_cli
 from corral.cli._queues import queue_cli
 from corral.cli._server import server_cli
 from corral.cli._worker import demo, info, worker
+from corral.cli._workers import workers
 from corral.errors import CorralError
 
 cli = CorralTyper(name="corral")
 cli.command()(worker)
 cli.command()(info)
+cli.command()(workers)
 cli.command()(demo)
 cli.command()(enqueue)
 cli.add_typer(queue_cli, name="queue")

@@ -15,7 +15,7 @@ from redis.exceptions import RedisError
 
 from corral.engine.batching import EnqueueBatcher
 from corral.engine.errors import corral_error, redis_errors
-from corral.engine.keys import QueueKeys, registry_key
+from corral.engine.keys import QueueKeys, WorkerKeys, registry_key
 from corral.engine.scripts import ScriptRunner
 from corral.engine.transport import Transport
 
@@ -36,6 +36,7 @@ class EngineBase:
         self.where = where  # the redacted URL, for error messages
         self.runner = ScriptRunner(transport)
         self.registry = registry_key(prefix)
+        self.worker_keys = WorkerKeys(prefix)
         self._keys: dict[str, QueueKeys] = {}
         self._registered: set[str] = set()
         self._batchers: dict[str, EnqueueBatcher] = {}
@@ -51,6 +52,13 @@ class EngineBase:
         k = self.keys(queue)
         try:
             return await self.runner.run(name, [k.meta], [k.base, *args])
+        except (RedisError, OSError) as exc:
+            raise corral_error(exc, self.where) from exc
+
+    async def _run_on(self, name: str, keys: list[str], args: list[Any]) -> Any:
+        """A script on keys of no queue (the registry of workers)."""
+        try:
+            return await self.runner.run(name, keys, args)
         except (RedisError, OSError) as exc:
             raise corral_error(exc, self.where) from exc
 

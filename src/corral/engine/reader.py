@@ -17,8 +17,9 @@ from corral.engine.schema import (
     decode_group,
     decode_job,
     decode_summary,
+    decode_worker,
 )
-from corral.models import GroupState, JobInfo, JobState, JobSummary, QueueCounts
+from corral.models import GroupState, JobInfo, JobState, JobSummary, QueueCounts, WorkerInfo
 
 LISTABLE = ("waiting", "delayed", "active", "completed", "dead")
 TIMED = ("delayed", "active")  # states whose set's score a listing hands up (due, lease)
@@ -213,6 +214,17 @@ class Reader(EngineBase):
     @redis_errors
     async def _range(self, key: str, start: int, end: int) -> list[str]:
         return cast(list[str], await self.client.zrange(key, start, end))
+
+    async def workers(self) -> list[WorkerInfo]:
+        """The live workers, by id; the entries of workers that are gone (three heartbeats
+        missed) are dropped on the way."""
+        k = self.worker_keys
+        reply = await self._run_on("workers", [k.info, k.alive], ["list"])
+        found = (
+            decode_worker(str(reply[i]), str(reply[i + 2]), reply[i + 1])
+            for i in range(1, len(reply), 3)
+        )
+        return sorted((w for w in found if w is not None), key=lambda w: w.id)
 
     @redis_errors
     async def server_info(self, section: str) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from corral.models import (
     JobSummary,
     QueueCounts,
     Replay,
+    WorkerInfo,
 )
 from corral.options import Priority
 from corral.retry import Backoff, Exponential, Fixed, Linear
@@ -418,6 +419,60 @@ def decode_group(
         concurrency=None if limit is None else number(limit),
         rate=RateLimit.decode(rate),
         weight=None if weight is None else float(weight),
+    )
+
+
+# -- the registry of live workers ----------------------------------------------------------------
+
+ALIVE_HEARTBEATS: Final = 3
+"""A worker counts as alive until it has missed this many heartbeats."""
+WORKER_JOBS_LISTED: Final = 100  # ids of running jobs kept in a worker's entry, at most
+
+
+def worker_window_ms(info: WorkerInfo) -> int:
+    """How long after a heartbeat the worker still counts as alive."""
+    return ALIVE_HEARTBEATS * max(1, to_ms(info.heartbeat))
+
+
+def encode_worker(info: WorkerInfo) -> str:
+    """A worker's entry in ``<prefix>:workers``: host, pid, queues, concurrency, running
+    (a count) and jobs (ids), started (ms), version, hb (heartbeat interval, ms)."""
+    return to_json(
+        {
+            "host": info.host,
+            "pid": info.pid,
+            "queues": list(info.queues),
+            "concurrency": info.concurrency,
+            "running": info.running,
+            "jobs": list(info.jobs[:WORKER_JOBS_LISTED]),
+            "started": None if info.started_at is None else epoch_ms(info.started_at),
+            "version": info.version,
+            "hb": to_ms(info.heartbeat),
+        }
+    )
+
+
+def decode_worker(worker_id: str, raw: str, alive_until_ms: Any) -> WorkerInfo | None:
+    """An entry as ``workers.lua`` lists it; None for one that is not ours to read."""
+    value = json_value(raw)
+    if not isinstance(value, dict):
+        return None
+    heartbeat_ms = number(value.get("hb"))
+    until = number(alive_until_ms)
+    queues, jobs = value.get("queues"), value.get("jobs")
+    return WorkerInfo(
+        id=worker_id,
+        host=_text(value.get("host")),
+        pid=number(value.get("pid")),
+        queues=tuple(str(q) for q in queues) if isinstance(queues, list) else (),
+        concurrency=number(value.get("concurrency")),
+        running=number(value.get("running")),
+        jobs=tuple(str(j) for j in jobs) if isinstance(jobs, list) else (),
+        started_at=from_epoch_ms(value.get("started")),
+        version=_text(value.get("version")),
+        heartbeat=timedelta(milliseconds=heartbeat_ms),
+        last_heartbeat=from_epoch_ms(until - ALIVE_HEARTBEATS * max(1, heartbeat_ms)),
+        alive_until=from_epoch_ms(until),
     )
 
 

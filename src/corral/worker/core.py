@@ -23,9 +23,10 @@ from corral.errors import ConfigError, CorralError
 from corral.ids import new_job_id
 from corral.worker.attempts import Attempts
 from corral.worker.idle import IdleWait
-from corral.worker.leases import Leases
+from corral.worker.leases import Leases, heartbeat_interval
 from corral.worker.order import QueueOrder
 from corral.worker.outcomes import Recorder
+from corral.worker.presence import Presence
 from corral.worker.runners import Runners
 from corral.worker.running import Running
 from corral.worker.startup import check_eviction, warn_unserved
@@ -88,8 +89,16 @@ class Worker:
         self._attempts = Attempts(
             app.registry, self._runners, self._recorder, self._running, self.stats, self._wake
         )
+        self._presence = Presence(
+            self.id, names, concurrency, heartbeat_interval(self.lease), self._running
+        )
         self._leases = Leases(
-            names, self._running, self.lease, app.settings.reap_interval, self._wake.set
+            names,
+            self._running,
+            self.lease,
+            app.settings.reap_interval,
+            self._wake.set,
+            self._presence,
         )
 
     # -- control -----------------------------------------------------------------------------
@@ -113,13 +122,15 @@ class Worker:
         warn_unserved(self.queues, self.app.queues())
         log.info("worker %s serving %s (concurrency %d)", self.id, self.queues, self.concurrency)
         served = (f.definition for f in self.app.registry.values() if f.queue in self.queues)
+        await self._presence.register(engine)
         self._runners.start(served)
         helpers = self._leases.start(engine)
         try:
             await self._fetch_loop(engine)
         finally:
             await self._shutdown(engine)
-            await cancel_and_wait(helpers)
+            await cancel_and_wait(helpers)  # no heartbeat writes the entry again after this
+            await self._presence.leave(engine)
             await self._idle.close()
             self._runners.close()
         return self.stats
