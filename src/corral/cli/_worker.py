@@ -11,6 +11,7 @@ import logging
 import os
 import signal
 from datetime import timedelta
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -103,6 +104,14 @@ def worker(
             "(a rolling deploy) before it is dead.",
         ),
     ] = 600.0,
+    ready_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--ready-file",
+            metavar="PATH",
+            help="Write the worker id to PATH once connected and claiming; removed at exit.",
+        ),
+    ] = None,
     url: UrlOption = None,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Log every job and debug details.")
@@ -126,7 +135,7 @@ def worker(
             args += [a for q in queue or [] for a in ("--queue", q)]
             args += [a for w in weight or [] for a in ("--weight", w)]
             args += ["--burst"] if burst else []
-            _run_supervisor(target, args, processes, server_url, burst)
+            _run_supervisor(target, args, processes, server_url, burst, ready_file)
             return
         from corral.worker import Worker
 
@@ -142,12 +151,14 @@ def worker(
     except CorralError as exc:
         raise fail_with(exc) from None
     try:
-        run_loop(_serve(app, w))
+        run_loop(_serve(app, w, ready_file))
     except CorralError as exc:  # Redis unreachable at start, a wrong URL, ...
         raise fail_with(exc) from None
 
 
-async def _serve(app: App, w: Any) -> None:
+async def _serve(app: App, w: Any, ready_file: Path | None) -> None:
+    from corral.worker.ready import remove  # with the worker, not with every command
+
     loop = asyncio.get_running_loop()
     signals = 0
 
@@ -161,6 +172,10 @@ async def _serve(app: App, w: Any) -> None:
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal)
+    announce = None
+    if ready_file is not None:
+        remove([ready_file])  # a killed worker's file must not say "ready"
+        announce = asyncio.create_task(_announce(w, ready_file))
     try:
         stats = await w.run()
         log.info(
@@ -170,17 +185,37 @@ async def _serve(app: App, w: Any) -> None:
             stats.released,
         )
     finally:
+        if announce is not None:
+            announce.cancel()
+            await asyncio.gather(announce, return_exceptions=True)
+        if ready_file is not None:
+            remove([ready_file])
         await app.close()
 
 
+async def _announce(w: Any, ready_file: Path) -> None:
+    """Write the ready file once the worker is claiming (whole or not at all: a probe never
+    reads half of it)."""
+    from corral.worker.ready import write_ready_file  # with the worker, not every command
+
+    await w.ready.wait()
+    write_ready_file(ready_file, w.id + "\n")
+
+
 def _run_supervisor(
-    target: str, args: list[str], processes: int, server_url: str, burst: bool
+    target: str,
+    args: list[str],
+    processes: int,
+    server_url: str,
+    burst: bool,
+    ready_file: Path | None,
 ) -> None:
     from corral.worker.supervisor import Supervisor, worker_command
 
     env = dict(os.environ)
     env[ENV_REDIS_URL] = server_url  # the children use the parent's server (maybe the shared one)
-    Supervisor(worker_command(target, args), processes, env, burst=burst).run()
+    command = worker_command(target, args)
+    Supervisor(command, processes, env, burst=burst, ready_file=ready_file).run()
 
 
 async def queue_rows(app: App) -> list[dict[str, Any]]:

@@ -75,6 +75,9 @@ class Worker:
         self.burst = burst
         self.id = name or f"{socket.gethostname()}:{os.getpid()}:{new_job_id()[-6:]}"
         self.stats = WorkerStats()
+        # Set once the worker has connected, registered and finished a first claim: from then
+        # on it is claiming (``corral worker --ready-file`` waits for it).
+        self.ready = asyncio.Event()
         self._runners = Runners(concurrency * 2, process_slots or os.cpu_count() or 2)
         self._running: dict[str, Running] = {}
         self._wake = asyncio.Event()
@@ -120,7 +123,6 @@ class Worker:
         await engine.ping()
         await check_eviction(engine)
         warn_unserved(self.queues, self.app.queues())
-        log.info("worker %s serving %s (concurrency %d)", self.id, self.queues, self.concurrency)
         served = (f.definition for f in self.app.registry.values() if f.queue in self.queues)
         await self._presence.register(engine)
         self._runners.start(served)
@@ -173,12 +175,24 @@ class Worker:
                     await asyncio.sleep(1.0)
                 else:
                     drained = not any(t.result() for t in finished)
+                    if not self.ready.is_set():
+                        self._became_ready()
         finally:
             if passes:  # only on an error: let the other pass land, its jobs are ours to run
                 await asyncio.wait(passes)
                 for task in passes:
                     if not task.cancelled():
                         task.exception()  # retrieved: the first error is the one raised
+
+    def _became_ready(self) -> None:
+        """The documented readiness line (docs/operations.md): scripts wait for it."""
+        self.ready.set()
+        log.info(
+            "worker %s ready: serving %s (concurrency %d)",
+            self.id,
+            ", ".join(self.queues),
+            self.concurrency,
+        )
 
     async def _pass(self, engine: WorkerEngine) -> bool:
         """Acknowledge what finished and claim for free slots, shared among the queues by the
