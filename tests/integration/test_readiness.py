@@ -78,7 +78,7 @@ async def test_one_worker_writes_its_ready_file_and_removes_it(
         assert [p.name for p in ready.parent.iterdir()] == ["worker.ready"]  # no temp file
     finally:
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=30)
+        _out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert not ready.exists()
     match = READY.search(one_line(err))
@@ -100,7 +100,7 @@ async def test_a_pool_is_ready_when_every_process_is(cli: Cli, tmp_path: Path) -
         assert shown == set(ids)
     finally:
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=60)
+        _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert sorted(p.name for p in tmp_path.glob("pool.ready*")) == []
     assert {m.group(1) for m in READY.finditer(one_line(err))} == set(ids)

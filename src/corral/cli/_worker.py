@@ -95,7 +95,13 @@ def worker(
     grace: Annotated[
         float, typer.Option(metavar="SECONDS", help="Time running jobs get at shutdown.")
     ] = 30.0,
-    burst: Annotated[bool, typer.Option("--burst", help="Exit once the queues are empty.")] = False,
+    burst: Annotated[
+        bool,
+        typer.Option(
+            "--burst",
+            help="Exit once nothing is claimable now (not-yet-due and paused jobs are left).",
+        ),
+    ] = False,
     unknown_job_grace: Annotated[
         float,
         typer.Option(

@@ -44,7 +44,8 @@ class Worker:
 
     ``concurrency`` bounds jobs in flight in this process; ``weights`` switches from strict
     queue order to weighted order; ``grace`` is how long shutdown waits for running jobs
-    before handing them back to waiting."""
+    before handing them back to waiting; ``burst`` returns once nothing is claimable now
+    (docs/workers.md)."""
 
     def __init__(
         self,
@@ -160,8 +161,10 @@ class Worker:
                 if not passes:
                     if self._stopping:
                         return
-                    if self.burst and not self._running and await self._all_empty(engine):
-                        return
+                    if self.burst and not self._running:
+                        if await self._burst_done(engine):
+                            return
+                        continue
                     await self._wait_for_work(engine)
                     drained = False
                     continue
@@ -263,6 +266,19 @@ class Worker:
             self._attempts.start(engine, queue, job)
         return len(claim.jobs)
 
+    async def _burst_done(self, engine: WorkerEngine) -> bool:
+        """Burst mode ends when nothing is claimable now, as the claim script decides: one
+        more pass, made with nothing running here (a job that just ended may have gone back
+        to waiting), claims nothing. Delayed jobs not yet due, paused queues and groups, and
+        groups held by their limits do not keep it alive; jobs other workers are running are
+        theirs to finish."""
+        try:
+            return not await self._pass(engine)
+        except CorralError as exc:
+            log.warning("worker %s: %s; retrying in 1s", self.id, exc)
+            await asyncio.sleep(1.0)
+            return False
+
     async def _wait_for_work(self, engine: WorkerEngine) -> None:
         """Block until a job finishes, a marker arrives, or a delayed job is due."""
         self._wake.clear()
@@ -270,16 +286,6 @@ class Worker:
             return
         await self._idle.wait(engine, self._wake, self.concurrency - len(self._running))
         await self._idle.pass_on_markers(engine, self.concurrency - len(self._running) <= 0)
-
-    async def _all_empty(self, engine: WorkerEngine) -> bool:
-        """Burst mode is done when nothing waits or is scheduled; jobs that other workers are
-        running are theirs to finish (waiting for them would keep every burst worker alive
-        until the slowest one ends)."""
-        for q in self.queues:
-            counts = await engine.counts(q)
-            if counts.waiting or counts.delayed:
-                return False
-        return True
 
     # -- shutdown ------------------------------------------------------------------------------
 
