@@ -6,7 +6,6 @@ Logging handlers are configured here (for the worker) and nowhere else.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import os
 import signal
@@ -23,12 +22,14 @@ from corral.cli._common import (
     UrlOption,
     console,
     err_console,
+    fail,
     fail_with,
     ops_app,
     print_json,
     run,
 )
-from corral.cli._tables import Column, print_table
+from corral.cli._info import print_queues, queue_rows
+from corral.cli._info import watch as watch_queues
 from corral.cli._target import load_app
 from corral.errors import ConfigError, CorralError
 from corral.loop import run as run_loop
@@ -224,35 +225,32 @@ def _run_supervisor(
     Supervisor(command, processes, env, burst=burst, ready_file=ready_file).run()
 
 
-async def queue_rows(app: App) -> list[dict[str, Any]]:
-    engine = await app.engine()
-    out = []
-    for name in await engine.queues():
-        counts = dataclasses.asdict(await engine.counts(name))
-        out.append({"queue": name, **counts})
-    return out
-
-
-def info(url: UrlOption = None, as_json: JsonOption = False) -> None:
+def info(
+    url: UrlOption = None,
+    as_json: JsonOption = False,
+    watch: Annotated[
+        bool, typer.Option("--watch", help="Refresh in place until Ctrl-C (which exits 0).")
+    ] = False,
+    interval: Annotated[
+        float,
+        typer.Option(metavar="SECONDS", min=0.1, help="Seconds between refreshes with --watch."),
+    ] = 2.0,
+) -> None:
     """Queues with their job counts per state (also `corral queue ls`)."""
+    if watch and as_json:
+        raise fail("--watch is for people and --json for scripts: use one of them")
     try:
         app = ops_app(url)
     except CorralError as exc:
         raise fail_with(exc) from None
+    if watch:
+        run(app, lambda: watch_queues(app, interval))
+        return
     rows = run(app, lambda: queue_rows(app))
     if as_json:
         print_json(rows)
-        return
-    if not rows:
-        console.print("no queues yet")
-        return
-    counts = ("waiting", "delayed", "active", "completed", "dead")
-    columns = [Column("queue"), *(Column(c, justify="right") for c in counts), Column("paused")]
-    cells = [
-        [row["queue"], *(str(row[c]) for c in counts), "yes" if row["paused"] else ""]
-        for row in rows
-    ]
-    print_table(console, "Corral queues", columns, cells)
+    else:
+        print_queues(rows)
 
 
 def demo(
