@@ -102,16 +102,10 @@ class Queue(QueueScope):
         return Group(self, check_group(name))
 
     async def groups(self, *, limit: int = 1000) -> list[GroupState]:
-        """Groups with waiting or running jobs (or settings), at most ``limit``, by name."""
+        """Groups with waiting or running jobs, paused ones and those with settings of their
+        own, at most ``limit``, by name."""
         engine = await self._existing()
-        names: list[str] = []
-        cursor = 0
-        while True:
-            cursor, page = await engine.scan_groups(self.name, cursor, 500)
-            names.extend(page)
-            if cursor == 0 or len(names) >= limit:
-                break
-        names = sorted(set(names))[:limit]
+        names = (await engine.group_names(self.name))[:limit]
         return await engine.group_states(self.name, names)
 
     # -- jobs ----------------------------------------------------------------------------------

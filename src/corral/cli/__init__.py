@@ -15,6 +15,7 @@ import typer
 from corral.cli._common import fail_with
 from corral.cli._dlq import dlq_cli
 from corral.cli._enqueue import enqueue
+from corral.cli._groups import groups_cli
 from corral.cli._help import CorralTyper
 from corral.cli._jobs import jobs_cli
 from corral.cli._queues import queue_cli
@@ -30,6 +31,7 @@ cli.command()(workers)
 cli.command()(demo)
 cli.command()(enqueue)
 cli.add_typer(queue_cli, name="queue")
+cli.add_typer(groups_cli, name="groups")
 cli.add_typer(jobs_cli, name="jobs")
 cli.add_typer(dlq_cli, name="dlq")
 cli.add_typer(server_cli, name="server")

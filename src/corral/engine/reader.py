@@ -89,6 +89,29 @@ class Reader(EngineBase):
         return int(nxt), sorted(cast(list[str], names))
 
     @redis_errors
+    async def group_names(self, queue: str) -> list[str]:
+        """Every group the queue knows, by name: with waiting or running jobs, paused, or with
+        settings of its own (a paused group keeps its pause after its last job has left)."""
+        k = self.keys(queue)
+        names: set[str] = set()
+        for key in (k.groups, k.gpaused):
+            names.update([str(n) async for n in self.client.sscan_iter(key, count=500)])
+        for key in (k.glimit, k.grate, k.gweight):  # no HSCAN NOVALUES: Redis 7.4 and up only
+            names.update([str(n) async for n, _ in self.client.hscan_iter(key, count=500)])
+        return sorted(names)
+
+    @redis_errors
+    async def group_known(self, queue: str, group: str) -> bool:
+        """Whether ``group_names`` would list it."""
+        k = self.keys(queue)
+        pipe = self.client.pipeline(transaction=False)
+        pipe.sismember(k.groups, group)
+        pipe.sismember(k.gpaused, group)
+        for key in (k.glimit, k.grate, k.gweight):
+            pipe.hexists(key, group)
+        return any(await pipe.execute())
+
+    @redis_errors
     async def group_states(self, queue: str, groups: Sequence[str]) -> list[GroupState]:
         """Waiting/active counts, flags and limits of the given groups, in one round trip."""
         k = self.keys(queue)
