@@ -53,6 +53,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time ``__getattr__`` imp
         JobSummary,
         QueueCounts,
         Replay,
+        WorkerInfo,
     )
     from corral.options import JobOptions, Priority
     from corral.queue import Queue
@@ -114,6 +115,7 @@ _HOMES: dict[str, str] = {
     "StalePayload": "corral.errors",
     "SyncJobFunction": "corral.definition",
     "Worker": "corral.worker",
+    "WorkerInfo": "corral.models",
     "WorkerStats": "corral.worker",
 }
 """Where each public name lives (``__all__`` is checked against it by the tests)."""
@@ -186,6 +188,7 @@ __all__ = [
     "StalePayload",
     "SyncJobFunction",
     "Worker",
+    "WorkerInfo",
     "WorkerStats",
     "__version__",
     "current_job",

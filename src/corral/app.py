@@ -25,7 +25,7 @@ from corral.engine.keys import check_queue_name
 from corral.errors import ConfigError
 from corral.handle import JobHandle, get_job
 from corral.hooks import Hooks, JobHook, WorkerHook, check_hook
-from corral.models import JobInfo
+from corral.models import JobInfo, WorkerInfo
 from corral.options import JobOptions, check_group
 from corral.portal import Portal
 from corral.queue import Queue
@@ -245,6 +245,11 @@ class App:
 
     async def get_job(self, queue: str, job_id: str) -> JobInfo:
         return await get_job(self.client, queue, job_id)
+
+    async def workers(self) -> list[WorkerInfo]:
+        """The live workers on this server and key prefix, by id: those that sent a heartbeat
+        within their last three heartbeat intervals (workers that exit remove themselves)."""
+        return await (await self.client.engine()).workers()
 
 
 class _JobDecorator:

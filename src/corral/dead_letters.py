@@ -14,10 +14,10 @@ from corral.definition import JobFunction
 from corral.engine.outcomes import Removed
 from corral.errors import ConfigError, JobNotFound, PayloadError
 from corral.filters import JobFilter
-from corral.handle import get_job
+from corral.handle import get_job, operator
 from corral.merge_patch import merge_patch
 from corral.models import JobInfo, JobSummary
-from corral.scope import QueueScope, operator
+from corral.scope import QueueScope
 
 log = logging.getLogger(__name__)
 

@@ -160,15 +160,21 @@ async def _watch(
     progress: Progress,
     bar: TaskID,
     console: Console,
+    total: int,
 ) -> None:
-    """The live view of the queues until the worker is done."""
+    """The live view of the queues until the worker is done: it is stopped once every job
+    ended (retries backing off are waited for, which a burst worker would not do), or once
+    nothing is pending any more."""
     counts: dict[str, QueueCounts] = {}
     with Live(console=console, refresh_per_second=10, transient=False) as live:
         while True:
             for q in worker.queues:
                 counts[q] = await engine.counts(q)
-            progress.update(bar, completed=worker.stats.completed + worker.stats.dead)
+            finished = worker.stats.completed + worker.stats.dead
+            progress.update(bar, completed=finished)
             live.update(_view(counts, progress))
+            if finished >= total or not any(c.pending for c in counts.values()):
+                worker.stop()
             if task.done():
                 return
             await asyncio.wait([task], timeout=0.1)
@@ -184,7 +190,6 @@ async def _run(app: App, webhooks: int, concurrency: int, console: Console) -> i
             list(QUEUES),
             concurrency=concurrency,
             weights={"notifications": 3, "recipes": 5, "reports": 1},
-            burst=True,
         )
         progress = Progress(
             TextColumn("jobs finished"), BarColumn(), TextColumn("{task.completed}/{task.total}")
@@ -193,7 +198,7 @@ async def _run(app: App, webhooks: int, concurrency: int, console: Console) -> i
         started = time.perf_counter()
         task = asyncio.create_task(worker.run())
         try:
-            await _watch(engine, worker, task, progress, bar, console)
+            await _watch(engine, worker, task, progress, bar, console, total)
         finally:  # Ctrl-C or an error: stop the worker before the connection closes under it
             if not task.done():
                 worker.stop(force=True)

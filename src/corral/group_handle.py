@@ -49,6 +49,12 @@ class Group:
             weight=blank if weight is None else repr(float(weight)),
         )
 
+    async def exists(self) -> bool:
+        """Whether the queue knows this group: it has waiting or running jobs, is paused, or
+        has settings of its own (``Queue.groups`` lists it)."""
+        engine = await self.queue._existing()
+        return await engine.group_known(self.queue.name, self.name)
+
     async def state(self) -> GroupState:
         engine = await self.queue._existing()
         (state,) = await engine.group_states(self.queue.name, [self.name])

@@ -1,25 +1,77 @@
-"""``JobHandle``: a reference to an enqueued job, to read it and wait for its result."""
+"""``JobHandle``: a reference to an enqueued job, to read it, wait for its result, cancel it or
+run it again; and the one-job operations it shares with ``Queue`` (same rules, same errors)."""
 
 from __future__ import annotations
 
 import asyncio
+import getpass
+import socket
 from datetime import timedelta
 from typing import Any, Generic, TypeVar
 
 from corral.client import Client
 from corral.codec import PayloadCodec, from_json
-from corral.errors import JobFailed, JobNotFound, ResultTimeout
+from corral.engine import Engine
+from corral.engine.outcomes import Cancelled
+from corral.errors import JobFailed, JobNotFound, QueueNotFound, ResultTimeout
 from corral.models import JobInfo, JobState
 
 R = TypeVar("R")
+
+
+def operator() -> str:
+    """Who is acting, for audit records: ``user@host``."""
+    try:
+        user = getpass.getuser()
+    except Exception:
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+def no_job(queue: str, job_id: str) -> JobNotFound:
+    return JobNotFound(f"no job {job_id} in queue {queue!r}")
+
+
+async def existing_queue(client: Client, queue: str) -> Engine:
+    """The engine, once the queue is known to exist: operations on a name nobody enqueued
+    to are refused (a typo must not pause or drain a phantom queue)."""
+    engine = await client.engine()
+    if not await engine.queue_exists(queue):
+        raise QueueNotFound(queue, await engine.queues())
+    return engine
 
 
 async def get_job(client: Client, queue: str, job_id: str) -> JobInfo:
     """Everything about one job; JobNotFound if there is none (or retention trimmed it)."""
     info = await (await client.engine()).get_job(queue, job_id)
     if info is None:
-        raise JobNotFound(f"no job {job_id} in queue {queue!r}")
+        raise no_job(queue, job_id)
     return info
+
+
+async def cancel_job(
+    client: Client, queue: str, job_id: str, *, reason: str = "", by: str | None = None
+) -> str:
+    """``cancelled`` (it was waiting or delayed), ``signalled`` (its worker stops it within a
+    second) or ``ended`` (nothing to do). QueueNotFound, JobNotFound for unknown names."""
+    engine = await existing_queue(client, queue)
+    outcome = await engine.cancel(queue, job_id, by or operator(), reason)
+    if outcome is Cancelled.NO_JOB:
+        raise no_job(queue, job_id)
+    return {Cancelled.CANCELLED: "cancelled", Cancelled.SIGNALLED: "signalled"}.get(
+        outcome, "ended"
+    )
+
+
+async def retry_job(client: Client, queue: str, job_id: str, *, by: str | None = None) -> bool:
+    """Run a dead (failed or cancelled) job again now, with fresh attempts; False if it is not
+    dead. QueueNotFound, JobNotFound for unknown names."""
+    engine = await existing_queue(client, queue)
+    if await engine.replay(queue, [job_id], by or operator()) == 1:
+        return True
+    if not await engine.job_exists(queue, job_id):
+        raise no_job(queue, job_id)
+    return False
 
 
 class JobHandle(Generic[R]):
@@ -56,6 +108,17 @@ class JobHandle(Generic[R]):
 
     async def logs(self) -> list[str]:
         return await (await self.client.engine()).job_logs(self.queue, self.id)
+
+    async def cancel(self, *, reason: str = "", by: str | None = None) -> str:
+        """Cancel this job, as ``Queue.cancel`` does: ``cancelled`` (it was waiting or
+        delayed), ``signalled`` (it is running: its worker stops it within a second) or
+        ``ended`` (nothing to do). JobNotFound once it is gone."""
+        return await cancel_job(self.client, self.queue, self.id, reason=reason, by=by)
+
+    async def retry(self, *, by: str | None = None) -> bool:
+        """Run this job again now with fresh attempts if it is dead (failed or cancelled), as
+        ``Queue.retry`` does; False if it is not dead. JobNotFound once it is gone."""
+        return await retry_job(self.client, self.queue, self.id, by=by)
 
     async def result(self, timeout: timedelta | float | None = None) -> R:
         """Wait (without polling) until the job ends; its result, or JobFailed if it died."""

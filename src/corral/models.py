@@ -7,7 +7,7 @@ the engine sees a hash, a field code or a script's integer reply.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -115,10 +115,22 @@ class JobInfo:
     overrides: JobOverrides | None = None  # None: the definition's options apply
     cancellation: Cancellation | None = None
     replays: list[Replay] = field(default_factory=list)
+    due_at: datetime | None = None  # delayed or backing off: when it becomes claimable
+    lease_until: datetime | None = None  # active: when its lease runs out unless renewed
 
     @property
     def last_error(self) -> ErrorRecord | None:
         return self.errors[-1] if self.errors else None
+
+    def running_for(self, now: datetime | None = None) -> timedelta | None:
+        """How long its current attempt has run (active jobs only)."""
+        return _elapsed(self.state == JobState.ACTIVE, self.started_at, now)
+
+
+def _elapsed(running: bool, since: datetime | None, now: datetime | None) -> timedelta | None:
+    if not running or since is None:
+        return None
+    return max(timedelta(0), (now or datetime.now(UTC)) - since)
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +225,13 @@ class JobSummary:
     worker: str | None
     reschedules: int
     error_types: tuple[str, ...] = ()  # the last error's class chain, most specific first
+    # read with the listing's scores: only in a listing of delayed or active jobs
+    due_at: datetime | None = None
+    lease_until: datetime | None = None
+
+    def running_for(self, now: datetime | None = None) -> timedelta | None:
+        """How long its current attempt has run (active jobs only)."""
+        return _elapsed(self.state == JobState.ACTIVE, self.started_at, now)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -268,3 +287,25 @@ class GroupState:
         if self.waiting and self.concurrency is not None and self.active >= self.concurrency:
             return "at-capacity"
         return "idle" if not self.waiting else "waiting"
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerInfo:
+    """A live worker as it last reported itself (it does so every heartbeat, lease/3).
+
+    A worker is *alive* while ``alive_until`` (its last heartbeat plus three heartbeat
+    intervals, by the Redis server's clock) is in the future; the others missed three
+    heartbeats, are gone, and are never listed."""
+
+    id: str  # host:pid:suffix unless the worker was given a name
+    host: str
+    pid: int
+    queues: tuple[str, ...]
+    concurrency: int
+    running: int  # jobs it was running at its last heartbeat
+    jobs: tuple[str, ...]  # their ids (at most the first 100)
+    started_at: datetime | None
+    version: str  # the Corral it runs
+    heartbeat: timedelta  # how often it reports (lease/3)
+    last_heartbeat: datetime | None = None  # read from Redis; None before it was written
+    alive_until: datetime | None = None

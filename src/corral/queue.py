@@ -13,10 +13,10 @@ from corral.errors import ConfigError
 from corral.filters import JobFilter
 from corral.group_handle import Group
 from corral.groups import RateLimit, check_concurrency
-from corral.handle import get_job
+from corral.handle import cancel_job, get_job, operator, retry_job
 from corral.models import GroupState, JobInfo, QueueCounts
 from corral.options import PRIORITY_MAX, PRIORITY_MIN, check_group
-from corral.scope import QueueScope, operator
+from corral.scope import QueueScope
 from corral.timing import to_ms
 
 __all__ = ["Group", "Queue"]
@@ -102,16 +102,10 @@ class Queue(QueueScope):
         return Group(self, check_group(name))
 
     async def groups(self, *, limit: int = 1000) -> list[GroupState]:
-        """Groups with waiting or running jobs (or settings), at most ``limit``, by name."""
+        """Groups with waiting or running jobs, paused ones and those with settings of their
+        own, at most ``limit``, by name."""
         engine = await self._existing()
-        names: list[str] = []
-        cursor = 0
-        while True:
-            cursor, page = await engine.scan_groups(self.name, cursor, 500)
-            names.extend(page)
-            if cursor == 0 or len(names) >= limit:
-                break
-        names = sorted(set(names))[:limit]
+        names = (await engine.group_names(self.name))[:limit]
         return await engine.group_states(self.name, names)
 
     # -- jobs ----------------------------------------------------------------------------------
@@ -182,13 +176,8 @@ class Queue(QueueScope):
 
     async def retry(self, job_id: str, *, by: str | None = None) -> bool:
         """Run a dead (failed or cancelled) job again now, with fresh attempts; False if it is
-        not dead. JobNotFound for an unknown id."""
-        engine = await self._existing()
-        if await engine.replay(self.name, [job_id], by or operator()) == 1:
-            return True
-        if not await engine.job_exists(self.name, job_id):
-            raise self._missing(job_id)
-        return False
+        not dead. JobNotFound for an unknown id. (``JobHandle.retry`` does the same.)"""
+        return await retry_job(self.client, self.name, job_id, by=by)
 
     async def remove(self, job_id: str) -> None:
         """Delete a job that is not running. JobNotFound for an unknown id; a running job is
@@ -212,14 +201,8 @@ class Queue(QueueScope):
     async def cancel(self, job_id: str, *, reason: str = "", by: str | None = None) -> str:
         """Cancel a job from any process. Returns ``cancelled`` (it was waiting or delayed),
         ``signalled`` (its worker stops it within a second), or ``ended`` (nothing to do).
-        Raises JobNotFound for an unknown id."""
-        engine = await self._existing()
-        outcome = await engine.cancel(self.name, job_id, by or operator(), reason)
-        if outcome is Cancelled.NO_JOB:
-            raise self._missing(job_id)
-        return {Cancelled.CANCELLED: "cancelled", Cancelled.SIGNALLED: "signalled"}.get(
-            outcome, "ended"
-        )
+        Raises JobNotFound for an unknown id. (``JobHandle.cancel`` does the same.)"""
+        return await cancel_job(self.client, self.name, job_id, reason=reason, by=by)
 
     async def cancel_where(
         self, where: JobFilter, *, reason: str = "", by: str | None = None

@@ -4,8 +4,6 @@ and the listing and search every one of them offers."""
 
 from __future__ import annotations
 
-import getpass
-import socket
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -13,18 +11,10 @@ from corral.client import Client
 from corral.definition import JobFunction
 from corral.engine import LISTABLE, Engine
 from corral.engine.keys import check_queue_name
-from corral.errors import ConfigError, JobNotFound, QueueNotFound
+from corral.errors import ConfigError, JobNotFound
 from corral.filters import JobFilter
+from corral.handle import existing_queue, no_job
 from corral.models import JobSummary
-
-
-def operator() -> str:
-    """Who is acting, for audit records: ``user@host``."""
-    try:
-        user = getpass.getuser()
-    except Exception:
-        user = "unknown"
-    return f"{user}@{socket.gethostname()}"
 
 
 class QueueScope:
@@ -43,10 +33,7 @@ class QueueScope:
     async def _existing(self) -> Engine:
         """The engine, once the queue is known to exist: operations on a name nobody enqueued
         to are refused (a typo must not pause or drain a phantom queue)."""
-        engine = await self.client.engine()
-        if not await engine.queue_exists(self.name):
-            raise QueueNotFound(self.name, await engine.queues())
-        return engine
+        return await existing_queue(self.client, self.name)
 
     async def exists(self) -> bool:
         return await (await self.client.engine()).queue_exists(self.name)
@@ -57,17 +44,17 @@ class QueueScope:
         await (await self.client.engine()).register_queue(self.name)
 
     def _missing(self, job_id: str) -> JobNotFound:
-        return JobNotFound(f"no job {job_id} in queue {self.name!r}")
+        return no_job(self.name, job_id)
 
     async def jobs(
         self, state: str, *, offset: int = 0, limit: int = 50, newest_first: bool = True
     ) -> list[JobSummary]:
-        """One page of jobs in a state (waiting, delayed, active, completed, dead)."""
+        """One page of jobs in a state (waiting, delayed, active, completed, dead); delayed
+        jobs come with ``due_at``, active ones with ``lease_until``."""
         if state not in LISTABLE:
             raise ConfigError(f"state must be one of {', '.join(LISTABLE)}, got {state!r}")
         engine = await self._existing()
-        ids = await engine.list_ids(self.name, state, offset, limit, newest_first)
-        return await engine.summaries(self.name, ids)
+        return await engine.list_jobs(self.name, state, offset, limit, newest_first)
 
     async def find(
         self,

@@ -6,22 +6,25 @@ that drifts, an eligible group left out of the round (its jobs would wait foreve
 left on a job that is not running. Each seed runs a few hundred random operations (enqueue
 with groups, priorities and delays, claim, complete, fail, reschedule, RateLimited holds,
 release, lease expiry and reaping, cancel, remove, promote, replay, reprioritize, group pause
-and limits, drain) and checks every invariant after each one; a failure names seed and step.
+and limits, drain, and the registry of live workers: heartbeats, exits, listings) and checks
+every invariant after each one; a failure names seed and step.
 """
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import pytest
 import redis
 
 from corral.engine import Engine
-from corral.engine.keys import QueueKeys
+from corral.engine.keys import QueueKeys, WorkerKeys
 from corral.engine.outcomes import Failed, Rescheduled
+from corral.models import WorkerInfo
 
-from .helpers import Q, error, new_job
+from .helpers import Q, error, new_job, server_ms
 
 GROUPS = ["", "", "a", "b", "c"]
 
@@ -118,6 +121,20 @@ def check(raw: redis.Redis, keys: QueueKeys, where: str) -> None:
             assert g in ready, f"{where}: eligible group {g!r} with waiting jobs not in the round"
 
 
+def check_registry(raw: redis.Redis, keys: WorkerKeys, where: str) -> None:
+    """Every registered worker has both its info and its time alive, and nothing else is
+    there: a heartbeat or an exit never leaves half an entry behind."""
+    info = set(raw.hkeys(keys.info))
+    alive = set(raw.zrange(keys.alive, 0, -1))
+    assert info == alive, f"{where}: worker entries {sorted(info)} != alive {sorted(alive)}"
+
+
+def worker(worker_id: str, heartbeat_ms: int) -> WorkerInfo:
+    return WorkerInfo(
+        worker_id, "host", 1, (Q,), 4, 0, (), None, "test", timedelta(milliseconds=heartbeat_ms)
+    )
+
+
 async def step(m: Model, engine: Engine, ops: Engine, raw: redis.Redis, keys: QueueKeys) -> str:
     rng = m.rng
     kind = rng.choices(
@@ -138,8 +155,9 @@ async def step(m: Model, engine: Engine, ops: Engine, raw: redis.Redis, keys: Qu
             "group",
             "drain",
             "stale",
+            "worker",
         ],
-        weights=[14, 12, 9, 4, 3, 2, 2, 2, 2, 1, 2, 2, 1, 3, 1, 2],
+        weights=[14, 12, 9, 4, 3, 2, 2, 2, 2, 1, 2, 2, 1, 3, 1, 2, 3],
     )[0]
     if kind == "enqueue":
         batch = []
@@ -209,6 +227,19 @@ async def step(m: Model, engine: Engine, ops: Engine, raw: redis.Redis, keys: Qu
             await engine.group_action(Q, action, group)
     elif kind == "drain" and rng.random() < 0.3:
         await ops.drain_step(Q, rng.randint(1, 5))
+    elif kind == "worker":
+        worker_id = rng.choice(["w1", "w2", "w3"])
+        action = rng.choice(["beat", "beat", "leave", "list"])
+        if action == "beat":  # some so short-lived that they are gone by a later step
+            await engine.register_worker(worker(worker_id, rng.choice([1, 5, 10_000])))
+        elif action == "leave":
+            await engine.unregister_worker(worker_id)
+        else:
+            listed = await engine.workers()
+            now = server_ms(raw)
+            assert all(w.alive_until and w.alive_until.timestamp() * 1000 > now - 5 for w in listed)
+            k = engine.worker_keys
+            assert not raw.zrangebyscore(k.alive, "-inf", now - 5), "a gone worker was kept"
     else:
         return "skip"
     return kind
@@ -253,11 +284,13 @@ async def test_random_transitions_keep_the_model_whole(
     for i in range(250):
         kind = await step(m, engine, ops, raw, keys)
         done.append(kind)
-        check(raw, keys, f"seed {seed} step {i} ({kind}; before: {done[-6:-1]})")
+        where = f"seed {seed} step {i} ({kind}; before: {done[-6:-1]})"
+        check(raw, keys, where)
+        check_registry(raw, engine.worker_keys, where)
     await settle(m, engine, raw, keys)
     check(raw, keys, f"seed {seed} after settling")
     kinds = set(done)
-    assert {"enqueue", "claim", "complete"} <= kinds, kinds  # the sequence did real work
+    assert {"enqueue", "claim", "complete", "worker"} <= kinds, kinds  # it did real work
 
 
 async def test_the_check_catches_what_it_is_meant_to(

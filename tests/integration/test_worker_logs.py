@@ -83,8 +83,7 @@ def test_the_handlers_own_info_records_show_in_the_same_format(cli: Cli) -> None
     enqueue(cli, "acme.myshopify.com:6")
     lines = work(cli, "--log-format", "plain")
     assert any(
-        PLAIN.match(line) and " INFO shopapp syncing acme.myshopify.com:6" in line
-        for line in lines
+        PLAIN.match(line) and " INFO shopapp syncing acme.myshopify.com:6" in line for line in lines
     ), lines
     assert not any("details of" in line for line in lines), lines
 

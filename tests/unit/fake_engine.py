@@ -23,6 +23,7 @@ from corral.models import (
     JobOverrides,
     JobState,
     QueueCounts,
+    WorkerInfo,
 )
 
 
@@ -52,6 +53,7 @@ class FakeEngine:
         self._tokens = itertools.count(1)
         self.changed = asyncio.Event()
         self.outages = 0  # the next this many complete() calls find Redis unreachable
+        self.workers: dict[str, WorkerInfo] = {}  # the registry of live workers
 
     # -- setting up --------------------------------------------------------------------------
 
@@ -209,6 +211,14 @@ class FakeEngine:
     async def touch(self, queue: str, job_id: str, token: str, **kw: Any) -> bool:
         self.calls.append(("touch", queue, (job_id, kw)))
         return self._owned(job_id, token) is not None
+
+    async def register_worker(self, info: WorkerInfo) -> None:
+        self.workers[info.id] = info
+        self.calls.append(("register_worker", "", info))
+
+    async def unregister_worker(self, worker_id: str) -> None:
+        self.workers.pop(worker_id, None)
+        self.calls.append(("unregister_worker", "", worker_id))
 
     async def wait_marker(self, queue: str, timeout_s: float) -> bool:
         await asyncio.sleep(min(timeout_s, 0.02))

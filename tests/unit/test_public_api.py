@@ -17,7 +17,7 @@ PUBLIC = {
     "Queue", "Group", "DeadLetters", "ReplayReport", "RejectedEdit", "JobFilter", "RateLimit",
     # read models
     "JobInfo", "JobEvent", "JobSummary", "JobState", "DeadReason", "ErrorRecord", "QueueCounts",
-    "GroupState", "JobOverrides", "Cancellation", "Replay",
+    "GroupState", "JobOverrides", "Cancellation", "Replay", "WorkerInfo",
     # errors, as drawn in corral/errors.py
     "CorralError", "ConfigError", "PayloadError", "StalePayload", "ConnectionLost",
     "ServerError", "EmbeddedServerError", "QueueNotFound", "JobNotFound", "JobFailed",

@@ -49,6 +49,12 @@ COMMANDS = (
         "Queues with their job counts per state (also `corral queue ls`).",
     ),
     Entry(
+        "workers",
+        "corral.cli._workers",
+        "workers",
+        "Live workers: host, pid, queues, running jobs, when they started and last reported.",
+    ),
+    Entry(
         "demo",
         "corral.cli._worker",
         "demo",
@@ -61,6 +67,12 @@ COMMANDS = (
         "Enqueue a job by name; the arguments are validated like a call from Python.",
     ),
     Entry("queue", "corral.cli._queues", "queue_cli", "See and steer queues."),
+    Entry(
+        "groups",
+        "corral.cli._groups",
+        "groups_cli",
+        "See and steer the groups (tenants) of a queue.",
+    ),
     Entry("jobs", "corral.cli._jobs", "jobs_cli", "Find, inspect and act on jobs."),
     Entry("dlq", "corral.cli._dlq", "dlq_cli", "The dead-letter queue: inspect, replay, purge."),
     Entry(

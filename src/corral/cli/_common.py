@@ -34,6 +34,7 @@ from corral.errors import (
 )
 from corral.filters import JobFilter
 from corral.loop import run as run_loop
+from corral.models import JobInfo, JobSummary
 from corral.retry import Backoff
 from corral.settings import ENV_REDIS_URL, Settings, parse_duration
 
@@ -196,17 +197,35 @@ def to_plain(value: Any) -> Any:
     return value
 
 
+def span(seconds: float) -> str:
+    """``3m``, ``20s``, ``2h``: a duration for humans, in its largest whole unit."""
+    seconds = abs(seconds)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)}{unit}"
+    return f"{int(seconds)}s"
+
+
 def ago(moment: datetime | None) -> str:
     """``3m ago`` / ``in 5s``: relative times for humans."""
     if moment is None:
         return ""
     delta = (moment - datetime.now(UTC)).total_seconds()
-    span = abs(delta)
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        if span >= size or unit == "s":
-            text = f"{int(span // size)}{unit}"
-            break
-    return f"in {text}" if delta > 0 else f"{text} ago"
+    return f"in {span(delta)}" if delta > 0 else f"{span(delta)} ago"
+
+
+def timing(job: JobSummary | JobInfo) -> str:
+    """What a pending job will do next: ``in 9m`` (delayed: when it is due), ``running 3m,
+    lease 20s`` (active: how long its attempt has run, how long its lease has left); '' else."""
+    if job.due_at is not None:
+        return ago(job.due_at)
+    if job.lease_until is None:
+        return ""
+    now = datetime.now(UTC)
+    left = (job.lease_until - now).total_seconds()
+    lease = f"lease {span(left)}" if left > 0 else f"lease expired {span(left)} ago"
+    ran = job.running_for(now)
+    return lease if ran is None else f"running {span(ran.total_seconds())}, {lease}"
 
 
 def short(text: str | None, width: int = 60) -> str:

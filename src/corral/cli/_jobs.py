@@ -23,6 +23,7 @@ from corral.cli._common import (
     run,
     say,
     short,
+    timing,
 )
 from corral.cli._help import CorralTyper
 from corral.cli._show import print_job
@@ -87,13 +88,13 @@ def print_summaries(title: str, jobs: list[JobSummary], empty: str) -> None:
         return
     rows = []
     for j in jobs:
-        when = j.finished_at or j.started_at or j.created_at
+        when = timing(j) or ago(j.finished_at or j.started_at or j.created_at)
         kind = (j.error_type or "").rsplit(".", 1)[-1]  # the class, not its module: narrow
         err = f"{kind}: {short(j.error_message, 200)}" if kind else ""
         if j.dead_reason:
             err = f"[{j.dead_reason}] {err}"
         attempt = f"{j.attempt}/{j.max_attempts}"
-        rows.append((j.id, j.name, j.state, j.group or "", attempt, ago(when), err))
+        rows.append((j.id, j.name, j.state, j.group or "", attempt, when, err))
     print_table(console, title, SUMMARY_COLUMNS, rows)
 
 

@@ -9,12 +9,12 @@ every time in ISO 8601, replays' and cancellation's too (stored as epoch millise
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from rich.markup import escape
 
-from corral.cli._common import ago, console, ops_app, print_json, run, to_plain
+from corral.cli._common import ago, console, ops_app, print_json, run, span, to_plain
 from corral.cli._tracebacks import trim_corral_frames
 from corral.models import JobInfo
 
@@ -40,7 +40,9 @@ def print_job(
 
 def job_json(info: JobInfo, logs: list[str]) -> dict[str, Any]:
     """The read model as JSON, every time in ISO 8601 (documented in docs/operations.md)."""
-    return {**to_plain(info), "logs": logs}
+    ran = info.running_for()
+    running_for = None if ran is None else round(ran.total_seconds(), 3)
+    return {**to_plain(info), "running_for": running_for, "logs": logs}
 
 
 def as_json_text(value: Any) -> str:
@@ -72,6 +74,19 @@ def show_job(info: JobInfo, logs: list[str]) -> None:
         ("created", when(info.created_at)),
         ("started", when(info.started_at)),
         ("finished", when(info.finished_at)),
+    ]
+    if info.due_at is not None:  # delayed or backing off: when a worker may claim it
+        facts.append(("due", when(info.due_at)))
+    if info.lease_until is not None:
+        ran = info.running_for()
+        if ran is not None:
+            facts.append(("running", f"for {span(ran.total_seconds())}"))
+        if info.lease_until > datetime.now(UTC):
+            lease = f"ends {when(info.lease_until)} unless its worker renews it"
+        else:  # its worker is gone or stuck: any live worker's reaper hands it back
+            lease = f"expired {when(info.lease_until)}"
+        facts.append(("lease", lease))
+    facts += [
         ("worker", info.worker or "-"),
         ("payload", as_json_text(info.payload)),
     ]

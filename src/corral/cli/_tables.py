@@ -16,7 +16,7 @@ from typing import Literal
 
 from rich import box
 from rich.cells import cell_len
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.measure import Measurement
 from rich.segment import Segments
 from rich.table import Table
@@ -53,6 +53,15 @@ def print_table(
     out: Console, title: str, columns: Sequence[Column], rows: Sequence[Sequence[str]]
 ) -> None:
     """Print ``rows`` (plain text, never markup) under ``title`` as described above."""
+    table, fits = fitted_table(out, title, columns, rows)
+    out.print(table, crop=fits)
+
+
+def fitted_table(
+    out: Console, title: str, columns: Sequence[Column], rows: Sequence[Sequence[str]]
+) -> tuple[RenderableType, bool]:
+    """The table ``print_table`` prints (for a live view to show), and whether it fits the
+    terminal (when not, it is pre-rendered wider: print it uncropped)."""
     natural = [
         max([cell_len(col.header), *(cell_len(row[i]) for row in rows)])
         for i, col in enumerate(columns)
@@ -64,9 +73,9 @@ def print_table(
     table = _table(title, columns, widths, rows)
     needed = sum(widths) + overhead
     if needed <= out.width:
-        out.print(table)
-    else:  # wider than the terminal: overflow rather than wrap an id
-        out.print(Segments(out.render(table, out.options.update_width(needed))), crop=False)
+        return table, True
+    # wider than the terminal: overflow rather than wrap an id
+    return Segments(out.render(table, out.options.update_width(needed))), False
 
 
 def _table(

@@ -6,11 +6,11 @@ Logging handlers are configured here (for the worker) and nowhere else.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import os
 import signal
 from datetime import timedelta
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -21,13 +21,15 @@ from corral.cli._common import (
     UrlOption,
     console,
     err_console,
+    fail,
     fail_with,
     ops_app,
     print_json,
     run,
 )
+from corral.cli._info import print_queues, queue_rows
+from corral.cli._info import watch as watch_queues
 from corral.cli._logging import setup as setup_logging
-from corral.cli._tables import Column, print_table
 from corral.cli._target import load_app
 from corral.errors import ConfigError, CorralError
 from corral.loop import run as run_loop
@@ -86,7 +88,13 @@ def worker(
     grace: Annotated[
         float, typer.Option(metavar="SECONDS", help="Time running jobs get at shutdown.")
     ] = 30.0,
-    burst: Annotated[bool, typer.Option("--burst", help="Exit once the queues are empty.")] = False,
+    burst: Annotated[
+        bool,
+        typer.Option(
+            "--burst",
+            help="Exit once nothing is claimable now (not-yet-due and paused jobs are left).",
+        ),
+    ] = False,
     unknown_job_grace: Annotated[
         float,
         typer.Option(
@@ -95,6 +103,14 @@ def worker(
             "(a rolling deploy) before it is dead.",
         ),
     ] = 600.0,
+    ready_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--ready-file",
+            metavar="PATH",
+            help="Write the worker id to PATH once connected and claiming; removed at exit.",
+        ),
+    ] = None,
     url: UrlOption = None,
     log_format: Annotated[
         str | None,
@@ -108,15 +124,13 @@ def worker(
         str | None,
         typer.Option(
             metavar="LEVEL",
-            help="Corral's records from this level: debug, info (a line per job), warning, "
-            "error. Default: $CORRAL_LOG_LEVEL, else info.",
+            help="Records from this level, the handlers' own included: debug, info (a line "
+            "per job), warning, error. Default: $CORRAL_LOG_LEVEL, else info.",
         ),
     ] = None,
     verbose: Annotated[
         bool,
-        typer.Option(
-            "--verbose", "-v", help="Corral's debug records too (same as --log-level debug)."
-        ),
+        typer.Option("--verbose", "-v", help="Corral's debug records too."),
     ] = False,
 ) -> None:
     """Run a worker (or a supervised pool of worker processes) for an App."""
@@ -143,7 +157,7 @@ def worker(
             args += ["--log-format", log_format] if log_format else []
             args += ["--log-level", log_level] if log_level else []
             args += ["--verbose"] if verbose else []
-            _run_supervisor(target, args, processes, server_url, burst)
+            _run_supervisor(target, args, processes, server_url, burst, ready_file)
             return
         from corral.worker import Worker
 
@@ -159,12 +173,14 @@ def worker(
     except CorralError as exc:
         raise fail_with(exc) from None
     try:
-        run_loop(_serve(app, w))
+        run_loop(_serve(app, w, ready_file))
     except CorralError as exc:  # Redis unreachable at start, a wrong URL, ...
         raise fail_with(exc) from None
 
 
-async def _serve(app: App, w: Any) -> None:
+async def _serve(app: App, w: Any, ready_file: Path | None) -> None:
+    from corral.worker.ready import remove  # with the worker, not with every command
+
     loop = asyncio.get_running_loop()
     signals = 0
 
@@ -178,6 +194,10 @@ async def _serve(app: App, w: Any) -> None:
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal)
+    announce = None
+    if ready_file is not None:
+        remove([ready_file])  # a killed worker's file must not say "ready"
+        announce = asyncio.create_task(_announce(w, ready_file))
     try:
         stats = await w.run()
         log.info(
@@ -187,48 +207,65 @@ async def _serve(app: App, w: Any) -> None:
             stats.released,
         )
     finally:
+        if announce is not None:
+            announce.cancel()
+            await asyncio.gather(announce, return_exceptions=True)
+        if ready_file is not None:
+            remove([ready_file])
         await app.close()
 
 
+async def _announce(w: Any, ready_file: Path) -> None:
+    """Write the ready file once the worker is claiming (whole or not at all: a probe never
+    reads half of it)."""
+    from corral.worker.ready import write_ready_file  # with the worker, not every command
+
+    await w.ready.wait()
+    write_ready_file(ready_file, w.id + "\n")
+
+
 def _run_supervisor(
-    target: str, args: list[str], processes: int, server_url: str, burst: bool
+    target: str,
+    args: list[str],
+    processes: int,
+    server_url: str,
+    burst: bool,
+    ready_file: Path | None,
 ) -> None:
     from corral.worker.supervisor import Supervisor, worker_command
 
     env = dict(os.environ)
     env[ENV_REDIS_URL] = server_url  # the children use the parent's server (maybe the shared one)
-    Supervisor(worker_command(target, args), processes, env, burst=burst).run()
+    command = worker_command(target, args)
+    Supervisor(command, processes, env, burst=burst, ready_file=ready_file).run()
 
 
-async def queue_rows(app: App) -> list[dict[str, Any]]:
-    engine = await app.engine()
-    out = []
-    for name in await engine.queues():
-        counts = dataclasses.asdict(await engine.counts(name))
-        out.append({"queue": name, **counts})
-    return out
-
-
-def info(url: UrlOption = None, as_json: JsonOption = False) -> None:
+def info(
+    url: UrlOption = None,
+    as_json: JsonOption = False,
+    watch: Annotated[
+        bool, typer.Option("--watch", help="Refresh in place until Ctrl-C (which exits 0).")
+    ] = False,
+    interval: Annotated[
+        float,
+        typer.Option(metavar="SECONDS", min=0.1, help="Seconds between refreshes with --watch."),
+    ] = 2.0,
+) -> None:
     """Queues with their job counts per state (also `corral queue ls`)."""
+    if watch and as_json:
+        raise fail("--watch is for people and --json for scripts: use one of them")
     try:
         app = ops_app(url)
     except CorralError as exc:
         raise fail_with(exc) from None
+    if watch:
+        run(app, lambda: watch_queues(app, interval))
+        return
     rows = run(app, lambda: queue_rows(app))
     if as_json:
         print_json(rows)
-        return
-    if not rows:
-        console.print("no queues yet")
-        return
-    counts = ("waiting", "delayed", "active", "completed", "dead")
-    columns = [Column("queue"), *(Column(c, justify="right") for c in counts), Column("paused")]
-    cells = [
-        [row["queue"], *(str(row[c]) for c in counts), "yes" if row["paused"] else ""]
-        for row in rows
-    ]
-    print_table(console, "Corral queues", columns, cells)
+    else:
+        print_queues(rows)
 
 
 def demo(

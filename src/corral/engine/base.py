@@ -16,7 +16,7 @@ from redis.exceptions import RedisError
 
 from corral.engine.batching import EnqueueBatcher
 from corral.engine.errors import corral_error, redis_errors
-from corral.engine.keys import QueueKeys, registry_key
+from corral.engine.keys import QueueKeys, WorkerKeys, registry_key
 from corral.engine.scripts import ScriptRunner
 from corral.engine.transport import Transport
 from corral.errors import ConnectionLost
@@ -38,6 +38,7 @@ class EngineBase:
         self.where = where  # the redacted URL, for error messages
         self.runner = ScriptRunner(transport)
         self.registry = registry_key(prefix)
+        self.worker_keys = WorkerKeys(prefix)
         self._keys: dict[str, QueueKeys] = {}
         self._registered: set[str] = set()
         self._batchers: dict[str, EnqueueBatcher] = {}
@@ -59,14 +60,18 @@ class EngineBase:
     async def _run(self, name: str, queue: str, args: list[Any]) -> Any:
         """One transition script on ``queue``; its reply (errors as Corral exceptions)."""
         k = self.keys(queue)
+        return await self._run_on(name, [k.meta], [k.base, *args])
+
+    async def _run_on(self, name: str, keys: list[str], args: list[Any]) -> Any:
+        """One script on ``keys`` (a queue's, or the registry of workers)."""
         try:
-            return await self.runner.run(name, [k.meta], [k.base, *args])
+            return await self.runner.run(name, keys, args)
         except (RedisError, OSError) as exc:
             error = corral_error(exc, self.where)
             if not await self.revived(error):
                 raise error from exc
         try:
-            return await self.runner.run(name, [k.meta], [k.base, *args])
+            return await self.runner.run(name, keys, args)
         except (RedisError, OSError) as exc:
             raise corral_error(exc, self.where) from exc
 

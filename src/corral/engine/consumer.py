@@ -10,9 +10,16 @@ from redis.exceptions import RedisError
 from corral.engine.base import EngineBase
 from corral.engine.errors import corral_error, redis_errors
 from corral.engine.outcomes import Deferred, Failed, Rescheduled
-from corral.engine.schema import CANCELLATION, OverridesCache, decode_cancellation, encode_error
+from corral.engine.schema import (
+    CANCELLATION,
+    OverridesCache,
+    decode_cancellation,
+    encode_error,
+    encode_worker,
+    worker_window_ms,
+)
 from corral.engine.wire import ClaimResult, parse_claim
-from corral.models import Cancellation, ErrorRecord
+from corral.models import Cancellation, ErrorRecord, WorkerInfo
 
 PROMOTE_PER_CLAIM = 1000  # due delayed jobs moved to waiting by one claim, at most
 
@@ -139,6 +146,18 @@ class Consumer(EngineBase):
     ) -> bool:
         args = [job_id, token, progress_json, log_line, max_log_lines]
         return int(await self._run("touch", queue, args)) == 1
+
+    async def register_worker(self, info: WorkerInfo) -> None:
+        """Write this worker's entry in the registry of live workers; it counts as alive for
+        three heartbeat intervals from now (by the server's clock)."""
+        k = self.worker_keys
+        args = ["beat", info.id, encode_worker(info), worker_window_ms(info)]
+        await self._run_on("workers", [k.info, k.alive], args)
+
+    async def unregister_worker(self, worker_id: str) -> None:
+        """Remove this worker's entry (it is exiting)."""
+        k = self.worker_keys
+        await self._run_on("workers", [k.info, k.alive], ["leave", worker_id])
 
     @redis_errors
     async def wait_marker(self, queue: str, timeout_s: float) -> bool:

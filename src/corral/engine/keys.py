@@ -1,9 +1,11 @@
 """Every Redis key name in one place.
 
 A queue's keys share the prefix ``<prefix>:{<queue>}:``; the braces are a Redis Cluster hash tag,
-so one queue lives in one slot and every Lua script touches a single slot. The only key outside
-a queue is the registry of queue names, ``<prefix>:queues``. The scripts build the same names
-from ``base`` (ARGV[1]); a test checks that every suffix they use is one listed here.
+so one queue lives in one slot and every Lua script touches a single slot. The keys outside a
+queue are the registry of queue names, ``<prefix>:queues``, and the registry of live workers,
+``<prefix>:workers`` and ``<prefix>:workers:alive`` (:class:`WorkerKeys`). The scripts build a
+queue's names from ``base`` (ARGV[1]); a test checks that every suffix they use is one listed
+here.
 """
 
 from __future__ import annotations
@@ -153,3 +155,15 @@ class QueueKeys:
 
 def registry_key(prefix: str) -> str:
     return f"{prefix}:queues"
+
+
+class WorkerKeys:
+    """The registry of live workers (``workers.lua``): ``info``, a hash of worker id -> the
+    JSON the worker wrote; ``alive``, a sorted set of worker id -> the time (ms, the server's
+    clock) until which it counts as alive."""
+
+    __slots__ = ("alive", "info")
+
+    def __init__(self, prefix: str) -> None:
+        self.info = f"{prefix}:workers"
+        self.alive = f"{prefix}:workers:alive"

@@ -9,7 +9,7 @@ from typing import Protocol
 
 from corral.engine.outcomes import Deferred, Failed, Rescheduled
 from corral.engine.wire import ClaimResult
-from corral.models import Cancellation, ErrorRecord, QueueCounts
+from corral.models import Cancellation, ErrorRecord, QueueCounts, WorkerInfo
 
 
 class WorkerEngine(Protocol):
@@ -77,6 +77,10 @@ class WorkerEngine(Protocol):
         log_line: str = "",
         max_log_lines: int = 1000,
     ) -> bool: ...
+
+    async def register_worker(self, info: WorkerInfo) -> None: ...
+
+    async def unregister_worker(self, worker_id: str) -> None: ...
 
     async def wait_marker(self, queue: str, timeout_s: float) -> bool: ...
 

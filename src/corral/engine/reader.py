@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import heapq
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import cast
 
 from corral.engine.base import EngineBase
@@ -17,10 +17,12 @@ from corral.engine.schema import (
     decode_group,
     decode_job,
     decode_summary,
+    decode_worker,
 )
-from corral.models import GroupState, JobInfo, JobState, JobSummary, QueueCounts
+from corral.models import GroupState, JobInfo, JobState, JobSummary, QueueCounts, WorkerInfo
 
 LISTABLE = ("waiting", "delayed", "active", "completed", "dead")
+TIMED = ("delayed", "active")  # states whose set's score a listing hands up (due, lease)
 
 
 class Reader(EngineBase):
@@ -39,8 +41,10 @@ class Reader(EngineBase):
         pipe = self.client.pipeline(transaction=False)
         pipe.hgetall(k.job(job_id))
         pipe.get(k.payload(job_id))
-        raw, payload = await pipe.execute()
-        return decode_job(queue, job_id, raw, payload) if raw else None
+        pipe.zscore(k.delayed, job_id)
+        pipe.zscore(k.active, job_id)
+        raw, payload, due, lease = await pipe.execute()
+        return decode_job(queue, job_id, raw, payload, due, lease) if raw else None
 
     @redis_errors
     async def job_exists(self, queue: str, job_id: str) -> bool:
@@ -85,6 +89,29 @@ class Reader(EngineBase):
         return int(nxt), sorted(cast(list[str], names))
 
     @redis_errors
+    async def group_names(self, queue: str) -> list[str]:
+        """Every group the queue knows, by name: with waiting or running jobs, paused, or with
+        settings of its own (a paused group keeps its pause after its last job has left)."""
+        k = self.keys(queue)
+        names: set[str] = set()
+        for key in (k.groups, k.gpaused):
+            names.update([str(n) async for n in self.client.sscan_iter(key, count=500)])
+        for key in (k.glimit, k.grate, k.gweight):  # no HSCAN NOVALUES: Redis 7.4 and up only
+            names.update([str(n) async for n, _ in self.client.hscan_iter(key, count=500)])
+        return sorted(names)
+
+    @redis_errors
+    async def group_known(self, queue: str, group: str) -> bool:
+        """Whether ``group_names`` would list it."""
+        k = self.keys(queue)
+        pipe = self.client.pipeline(transaction=False)
+        pipe.sismember(k.groups, group)
+        pipe.sismember(k.gpaused, group)
+        for key in (k.glimit, k.grate, k.gweight):
+            pipe.hexists(key, group)
+        return any(await pipe.execute())
+
+    @redis_errors
     async def group_states(self, queue: str, groups: Sequence[str]) -> list[GroupState]:
         """Waiting/active counts, flags and limits of the given groups, in one round trip."""
         k = self.keys(queue)
@@ -106,6 +133,30 @@ class Reader(EngineBase):
     async def _groups_of(self, queue: str) -> list[str]:
         names = cast(set[str], await self.client.smembers(self.keys(queue).groups))
         return ["", *sorted(names)]
+
+    @redis_errors
+    async def list_jobs(
+        self, queue: str, state: str, offset: int, limit: int, newest_first: bool
+    ) -> list[JobSummary]:
+        """One page of a state's jobs as summaries; delayed and active ones with the score
+        the listing read anyway (due time, lease deadline)."""
+        if state not in TIMED:
+            return await self.summaries(
+                queue, await self.list_ids(queue, state, offset, limit, newest_first)
+            )
+        scored = await self._scored(self.keys(queue).state_set(state), offset, limit, newest_first)
+        return await self.summaries(queue, list(scored), scored)
+
+    @redis_errors
+    async def _scored(
+        self, key: str, offset: int, limit: int, newest_first: bool
+    ) -> dict[str, float]:
+        end = offset + limit - 1
+        if newest_first:
+            rows = await self.client.zrevrange(key, offset, end, withscores=True)
+        else:
+            rows = await self.client.zrange(key, offset, end, withscores=True)
+        return dict(cast(list[tuple[str, float]], rows))
 
     @redis_errors
     async def list_ids(
@@ -133,14 +184,21 @@ class Reader(EngineBase):
         return [job_id for job_id, _ in list(merged)[offset : offset + limit]]
 
     @redis_errors
-    async def summaries(self, queue: str, ids: Sequence[str]) -> list[JobSummary]:
-        """The listing fields of several jobs in one round trip (missing jobs are skipped)."""
+    async def summaries(
+        self, queue: str, ids: Sequence[str], scores: Mapping[str, float] | None = None
+    ) -> list[JobSummary]:
+        """The listing fields of several jobs in one round trip (missing jobs are skipped);
+        ``scores``: their scores in the delayed or active set they were listed from."""
         k = self.keys(queue)
         pipe = self.client.pipeline(transaction=False)
         for job_id in ids:
             pipe.hmget(k.job(job_id), list(SUMMARY_FIELDS))
         rows: list[list[str | None]] = await pipe.execute()
-        found = (decode_summary(job_id, row) for job_id, row in zip(ids, rows, strict=True))
+        score = (scores or {}).get
+        found = (
+            decode_summary(job_id, row, score(job_id))
+            for job_id, row in zip(ids, rows, strict=True)
+        )
         return [s for s in found if s is not None]
 
     async def scan_state(
@@ -163,10 +221,15 @@ class Reader(EngineBase):
             return
         offset = 0
         while True:
-            ids = await self.list_ids(queue, state, offset, batch, newest_first=False)
+            if state in TIMED:
+                scored = await self._scored(self.keys(queue).state_set(state), offset, batch, False)
+                ids = list(scored)
+            else:
+                scored = None
+                ids = await self.list_ids(queue, state, offset, batch, newest_first=False)
             if not ids:
                 return
-            yield await self.summaries(queue, ids)
+            yield await self.summaries(queue, ids, scored)
             if len(ids) < batch:
                 return
             offset += batch
@@ -174,3 +237,14 @@ class Reader(EngineBase):
     @redis_errors
     async def _range(self, key: str, start: int, end: int) -> list[str]:
         return cast(list[str], await self.client.zrange(key, start, end))
+
+    async def workers(self) -> list[WorkerInfo]:
+        """The live workers, by id; the entries of workers that are gone (three heartbeats
+        missed) are dropped on the way."""
+        k = self.worker_keys
+        reply = await self._run_on("workers", [k.info, k.alive], ["list"])
+        found = (
+            decode_worker(str(reply[i]), str(reply[i + 2]), reply[i + 1])
+            for i in range(1, len(reply), 3)
+        )
+        return sorted((w for w in found if w is not None), key=lambda w: w.id)

@@ -32,6 +32,7 @@ from corral.models import (
     QueueCounts,
     QueueEvent,
     Replay,
+    WorkerInfo,
 )
 from corral.options import Priority
 from corral.retry import Backoff, Exponential, Fixed, Linear
@@ -305,13 +306,22 @@ class OverridesCache:
 # -- read models --------------------------------------------------------------------------------
 
 
-def decode_job(queue: str, job_id: str, raw: Mapping[str, str], payload: str | None) -> JobInfo:
-    """The read model from a job hash (tolerates missing fields of malformed jobs)."""
+def decode_job(
+    queue: str,
+    job_id: str,
+    raw: Mapping[str, str],
+    payload: str | None,
+    delayed_score: float | None = None,
+    active_score: float | None = None,
+) -> JobInfo:
+    """The read model from a job hash (tolerates missing fields of malformed jobs), with the
+    job's scores in the ``delayed`` (due time) and ``active`` (lease deadline) sets."""
+    state = _state(raw.get(STATE))
     return JobInfo(
         id=job_id,
         queue=queue,
         name=raw.get(NAME, ""),
-        state=_state(raw.get(STATE)),
+        state=state,
         payload=json_value(payload),
         group=raw.get(GROUP) or None,
         priority=number(raw.get(PRIORITY), Priority.NORMAL),  # the default is not stored
@@ -330,19 +340,26 @@ def decode_job(queue: str, job_id: str, raw: Mapping[str, str], payload: str | N
         overrides=decode_overrides(raw.get(OPTIONS)),
         cancellation=decode_cancellation(raw.get(CANCELLATION)),
         replays=_replays(raw.get(REPLAYS)),
+        due_at=from_epoch_ms(delayed_score) if state == JobState.DELAYED else None,
+        lease_until=from_epoch_ms(active_score) if state == JobState.ACTIVE else None,
     )
 
 
-def decode_summary(job_id: str, row: Sequence[str | None]) -> JobSummary | None:
-    """A listing row from an HMGET of SUMMARY_FIELDS; None when the job is gone."""
+def decode_summary(
+    job_id: str, row: Sequence[str | None], score: float | None = None
+) -> JobSummary | None:
+    """A listing row from an HMGET of SUMMARY_FIELDS; None when the job is gone. ``score``:
+    its score in the set it was listed from, a due time for a delayed job and a lease
+    deadline for an active one (a job that moved on since is shown as it is now)."""
     if all(v is None for v in row):
         return None
     f = dict(zip(SUMMARY_FIELDS, row, strict=True))
     err = decode_error(json_value(f[LAST_ERROR], {}))
+    state = f[STATE] or "?"
     return JobSummary(
         id=job_id,
         name=f[NAME] or "",
-        state=f[STATE] or "?",
+        state=state,
         group=f[GROUP] or None,
         priority=number(f[PRIORITY], Priority.NORMAL),
         attempt=number(f[ATTEMPT]),
@@ -356,6 +373,8 @@ def decode_summary(job_id: str, row: Sequence[str | None]) -> JobSummary | None:
         worker=f[WORKER],
         reschedules=number(f[RESCHEDULES]),
         error_types=err.kinds if err else (),
+        due_at=from_epoch_ms(score) if state == JobState.DELAYED else None,
+        lease_until=from_epoch_ms(score) if state == JobState.ACTIVE else None,
     )
 
 
@@ -441,3 +460,61 @@ def decode_event(queue: str, stream_id: str, fields: Mapping[str, str]) -> Queue
         message=fields.get("m") or None,
         count=_opt_int(fields.get("n")) if fields.get("e") == "cleaned" else None,
     )
+
+
+# -- the registry of live workers ----------------------------------------------------------------
+
+ALIVE_HEARTBEATS: Final = 3
+"""A worker counts as alive until it has missed this many heartbeats."""
+WORKER_JOBS_LISTED: Final = 100  # ids of running jobs kept in a worker's entry, at most
+
+
+def worker_window_ms(info: WorkerInfo) -> int:
+    """How long after a heartbeat the worker still counts as alive."""
+    return ALIVE_HEARTBEATS * max(1, to_ms(info.heartbeat))
+
+
+def encode_worker(info: WorkerInfo) -> str:
+    """A worker's entry in ``<prefix>:workers``: host, pid, queues, concurrency, running
+    (a count) and jobs (ids), started (ms), version, hb (heartbeat interval, ms)."""
+    return to_json(
+        {
+            "host": info.host,
+            "pid": info.pid,
+            "queues": list(info.queues),
+            "concurrency": info.concurrency,
+            "running": info.running,
+            "jobs": list(info.jobs[:WORKER_JOBS_LISTED]),
+            "started": None if info.started_at is None else epoch_ms(info.started_at),
+            "version": info.version,
+            "hb": to_ms(info.heartbeat),
+        }
+    )
+
+
+def decode_worker(worker_id: str, raw: str, alive_until_ms: Any) -> WorkerInfo | None:
+    """An entry as ``workers.lua`` lists it; None for one that is not ours to read."""
+    value = json_value(raw)
+    if not isinstance(value, dict):
+        return None
+    heartbeat_ms = number(value.get("hb"))
+    until = number(alive_until_ms)
+    queues, jobs = value.get("queues"), value.get("jobs")
+    return WorkerInfo(
+        id=worker_id,
+        host=_text(value.get("host")),
+        pid=number(value.get("pid")),
+        queues=tuple(str(q) for q in queues) if isinstance(queues, list) else (),
+        concurrency=number(value.get("concurrency")),
+        running=number(value.get("running")),
+        jobs=tuple(str(j) for j in jobs) if isinstance(jobs, list) else (),
+        started_at=from_epoch_ms(value.get("started")),
+        version=_text(value.get("version")),
+        heartbeat=timedelta(milliseconds=heartbeat_ms),
+        last_heartbeat=from_epoch_ms(until - ALIVE_HEARTBEATS * max(1, heartbeat_ms)),
+        alive_until=from_epoch_ms(until),
+    )
+
+
+def epoch_ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)

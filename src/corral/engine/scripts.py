@@ -42,6 +42,7 @@ SCRIPT_NAMES = (
     "reprioritize",
     "drain",
     "clean",
+    "workers",
 )
 
 

@@ -24,9 +24,10 @@ from corral.ids import new_job_id
 from corral.worker.attempts import Attempts
 from corral.worker.hook_runner import HookRunner
 from corral.worker.idle import IdleWait
-from corral.worker.leases import Leases
+from corral.worker.leases import Leases, heartbeat_interval
 from corral.worker.order import QueueOrder
 from corral.worker.outcomes import Recorder
+from corral.worker.presence import Presence
 from corral.worker.runners import Runners
 from corral.worker.running import Running
 from corral.worker.startup import check_eviction, warn_unserved
@@ -44,7 +45,8 @@ class Worker:
 
     ``concurrency`` bounds jobs in flight in this process; ``weights`` switches from strict
     queue order to weighted order; ``grace`` is how long shutdown waits for running jobs
-    before handing them back to waiting."""
+    before handing them back to waiting; ``burst`` returns once nothing is claimable now
+    (docs/workers.md)."""
 
     def __init__(
         self,
@@ -75,6 +77,9 @@ class Worker:
         self.burst = burst
         self.id = name or f"{socket.gethostname()}:{os.getpid()}:{new_job_id()[-6:]}"
         self.stats = WorkerStats()
+        # Set once the worker has connected, registered and finished a first claim: from then
+        # on it is claiming (``corral worker --ready-file`` waits for it).
+        self.ready = asyncio.Event()
         self._runners = Runners(concurrency * 2, process_slots or os.cpu_count() or 2)
         self._running: dict[str, Running] = {}
         self._wake = asyncio.Event()
@@ -88,8 +93,16 @@ class Worker:
         self._attempts = Attempts(
             app.registry, self._runners, self._recorder, self._running, self.stats, self._wake
         )
+        self._presence = Presence(
+            self.id, names, concurrency, heartbeat_interval(self.lease), self._running
+        )
         self._leases = Leases(
-            names, self._running, self.lease, app.settings.reap_interval, self._wake.set
+            names,
+            self._running,
+            self.lease,
+            app.settings.reap_interval,
+            self._wake.set,
+            self._presence,
         )
 
     # -- control -----------------------------------------------------------------------------
@@ -111,12 +124,12 @@ class Worker:
         await engine.ping()
         await check_eviction(engine)
         warn_unserved(self.queues, self.app.queues())
-        log.info("worker %s serving %s (concurrency %d)", self.id, self.queues, self.concurrency)
         served = (f.definition for f in self.app.registry.values() if f.queue in self.queues)
         hooks = HookRunner(self.app.hooks, self.stats)
         await hooks.startup()  # before the first claim: the handlers may need what it opens
         if self.app.hooks.for_jobs:
             self._attempts.observe = self._recorder.observe = hooks
+        await self._presence.register(engine)
         self._runners.start(served)
         helpers = self._leases.start(engine)
         try:
@@ -124,7 +137,8 @@ class Worker:
         finally:
             self._runners.drain()
             await self._shutdown(engine)
-            await cancel_and_wait(helpers)
+            await cancel_and_wait(helpers)  # no heartbeat writes the entry again after this
+            await self._presence.leave(engine)
             await self._idle.close()
             await hooks.shutdown()
             self._runners.close()
@@ -153,8 +167,10 @@ class Worker:
                 if not passes:
                     if self._stopping:
                         return
-                    if self.burst and not self._running and await self._all_empty(engine):
-                        return
+                    if self.burst and not self._running:
+                        if await self._burst_done(engine):
+                            return
+                        continue
                     await self._wait_for_work(engine)
                     drained = False
                     continue
@@ -168,12 +184,24 @@ class Worker:
                     await asyncio.sleep(1.0)
                 else:
                     drained = not any(t.result() for t in finished)
+                    if not self.ready.is_set():
+                        self._became_ready()
         finally:
             if passes:  # only on an error: let the other pass land, its jobs are ours to run
                 await asyncio.wait(passes)
                 for task in passes:
                     if not task.cancelled():
                         task.exception()  # retrieved: the first error is the one raised
+
+    def _became_ready(self) -> None:
+        """The documented readiness line (docs/operations.md): scripts wait for it."""
+        self.ready.set()
+        log.info(
+            "worker %s ready: serving %s (concurrency %d)",
+            self.id,
+            ", ".join(self.queues),
+            self.concurrency,
+        )
 
     async def _pass(self, engine: WorkerEngine) -> bool:
         """Acknowledge what finished and claim for free slots, shared among the queues by the
@@ -244,6 +272,19 @@ class Worker:
             self._attempts.start(engine, queue, job)
         return len(claim.jobs)
 
+    async def _burst_done(self, engine: WorkerEngine) -> bool:
+        """Burst mode ends when nothing is claimable now, as the claim script decides: one
+        more pass, made with nothing running here (a job that just ended may have gone back
+        to waiting), claims nothing. Delayed jobs not yet due, paused queues and groups, and
+        groups held by their limits do not keep it alive; jobs other workers are running are
+        theirs to finish."""
+        try:
+            return not await self._pass(engine)
+        except CorralError as exc:
+            log.warning("worker %s: %s; retrying in 1s", self.id, exc)
+            await asyncio.sleep(1.0)
+            return False
+
     async def _wait_for_work(self, engine: WorkerEngine) -> None:
         """Block until a job finishes, a marker arrives, or a delayed job is due."""
         self._wake.clear()
@@ -251,16 +292,6 @@ class Worker:
             return
         await self._idle.wait(engine, self._wake, self.concurrency - len(self._running))
         await self._idle.pass_on_markers(engine, self.concurrency - len(self._running) <= 0)
-
-    async def _all_empty(self, engine: WorkerEngine) -> bool:
-        """Burst mode is done when nothing waits or is scheduled; jobs that other workers are
-        running are theirs to finish (waiting for them would keep every burst worker alive
-        until the slowest one ends)."""
-        for q in self.queues:
-            counts = await engine.counts(q)
-            if counts.waiting or counts.delayed:
-                return False
-        return True
 
     # -- shutdown ------------------------------------------------------------------------------
 

@@ -1,6 +1,7 @@
-"""Keeping the leases of running jobs: heartbeats that extend them (and notice the ones lost),
-the reaper that recovers other workers' expired leases, and cancellations asked from anywhere
-(a pub/sub message, repeated by the heartbeat for a message missed)."""
+"""Keeping the leases of running jobs: heartbeats that extend them (and notice the ones lost)
+and keep this worker's entry in the registry of live workers, the reaper that recovers other
+workers' expired leases, and cancellations asked from anywhere (a pub/sub message, repeated by
+the heartbeat for a message missed)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,15 @@ from datetime import timedelta
 
 from corral.engine.ports import WorkerEngine
 from corral.errors import CorralError
+from corral.worker.presence import Presence
 from corral.worker.running import Running
 
 log = logging.getLogger(__name__)
+
+
+def heartbeat_interval(lease: timedelta) -> timedelta:
+    """A third of the lease: a job's lease survives two missed heartbeats."""
+    return max(lease / 3, timedelta(milliseconds=50))
 
 
 class Leases:
@@ -26,11 +33,13 @@ class Leases:
         lease: timedelta,
         reap_interval: timedelta,
         on_recovered: Callable[[], None],
+        presence: Presence,
     ) -> None:
         self.queues = list(queues)
         self._running = running
         self.lease_ms = int(lease.total_seconds() * 1000)
-        self._heartbeat_s = max(lease.total_seconds() / 3.0, 0.05)
+        self._heartbeat_s = heartbeat_interval(lease).total_seconds()
+        self._presence = presence
         self._reap_s = min(reap_interval.total_seconds(), lease.total_seconds())
         self._on_recovered = on_recovered
 
@@ -74,6 +83,7 @@ class Leases:
                     if holder is not None and holder.job.token == sent.get(job_id):
                         log.warning("job %s: lease lost; cancelling this attempt", job_id)
                         holder.stop()
+            await self._presence.beat(engine)
 
     async def _reaper(self, engine: WorkerEngine) -> None:
         while True:
