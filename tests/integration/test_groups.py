@@ -11,10 +11,11 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -64,23 +65,29 @@ def workers(
         str(concurrency),
         *extra,
     ]
-    procs = [
-        subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        for _ in range(count)
-    ]
-    try:
-        yield procs
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(20)
-            except subprocess.TimeoutExpired:
-                p.kill()
-            if p.stderr:
-                p.stderr.close()
+    # logs to files: a pipe nobody reads fills up (a line per job) and blocks the worker
+    with ExitStack() as files:
+        procs = [
+            subprocess.Popen(
+                cmd,
+                env=env,
+                cwd=ROOT,
+                stdout=subprocess.DEVNULL,
+                stderr=files.enter_context(tempfile.TemporaryFile()),
+            )
+            for _ in range(count)
+        ]
+        try:
+            yield procs
+        finally:
+            for p in procs:
+                if p.poll() is None:
+                    p.send_signal(signal.SIGTERM)
+            for p in procs:
+                try:
+                    p.wait(20)
+                except subprocess.TimeoutExpired:
+                    p.kill()
 
 
 async def enqueue(app: App, shop: str, count: int, **task: Any) -> list[JobHandle[int]]:

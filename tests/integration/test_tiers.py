@@ -10,9 +10,10 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pytest
@@ -39,25 +40,27 @@ async def tapp(server: EmbeddedServer, prefix: str) -> AsyncIterator[App]:
 def workers(server: EmbeddedServer, prefix: str, args: list[str]) -> Iterator[None]:
     env = {**os.environ, "CORRAL_REDIS_URL": server.url, "CORRAL_PREFIX": prefix}
     cmd = [sys.executable, "-m", "corral", "worker", "tests.jobs.tier_jobs:app", *args]
-    procs = [
-        subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        for _ in range(2)
-    ]
-    try:
-        yield
-    finally:
-        for p in procs:
-            p.send_signal(signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(30)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-            assert p.stderr is not None
-            err = p.stderr.read().decode()
-            p.stderr.close()
-            assert "Traceback" not in err, err
+    # Their logs go to files: a pipe nobody reads fills up (a line per job) and blocks them.
+    with ExitStack() as files:
+        logs = [files.enter_context(tempfile.TemporaryFile()) for _ in range(2)]
+        procs = [
+            subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log)
+            for log in logs
+        ]
+        try:
+            yield
+        finally:
+            for p in procs:
+                p.send_signal(signal.SIGTERM)
+            for p, log in zip(procs, logs, strict=True):
+                try:
+                    p.wait(30)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+                log.seek(0)
+                err = log.read().decode()
+                assert "Traceback" not in err, err
 
 
 async def backlog(app: App, queues: list[str], per_queue: int) -> None:
