@@ -108,8 +108,7 @@ class Attempts:
             raise
         except BaseException as exc:  # SystemExit or KeyboardInterrupt from a handler too:
             # one job's sys.exit() must not take the worker and its other jobs down with it
-            backoff = definition.options.retry.backoff
-            await self._recorder.failed(engine, queue, job, exc, backoff)
+            await self._recorder.failed(engine, queue, job, exc, definition.options.retry)
             return
         if ctx.cancelled:
             return
