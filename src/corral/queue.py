@@ -61,6 +61,21 @@ class Queue(QueueScope):
         if limits:
             await (await self.client.engine()).configure(self.name, **limits)
 
+    async def set_max_jobs(self, max_jobs: int | None) -> None:
+        """Cap this queue's waiting and delayed jobs: an enqueue that would take them past
+        ``max_jobs`` is refused, all of it, with :class:`~corral.errors.QueueFull` (running
+        jobs do not count; retries, replays and reschedules of jobs already in the queue are
+        never refused). ``None`` or 0 removes the cap."""
+        if max_jobs is not None and (
+            not isinstance(max_jobs, int) or isinstance(max_jobs, bool) or max_jobs < 0
+        ):
+            raise ConfigError(f"max_jobs must be a whole number, 0 or more, got {max_jobs!r}")
+        await (await self.client.engine()).set_max_jobs(self.name, max_jobs or None)
+
+    async def max_jobs(self) -> int | None:
+        """The cap on waiting + delayed jobs (``set_max_jobs``), or None."""
+        return await (await self._existing()).max_jobs(self.name)
+
     async def set_events(self, enabled: bool) -> None:
         """Record every transition of this queue in its capped events stream (``events`` key,
         ~10,000 entries) for consumers such as a history sink. Off by default: each entry

@@ -1,4 +1,4 @@
-"""``corral queue ls|create|pause|resume|drain|clean|obliterate``."""
+"""``corral queue ls|create|pause|resume|limit|wait-idle|drain|clean|obliterate``."""
 
 from __future__ import annotations
 
@@ -52,6 +52,41 @@ def resume(queue: QueueArg, url: UrlOption = None, as_json: JsonOption = False) 
     app = ops_app(url)
     run(app, lambda: app.queue(queue).resume())
     say({"queue": queue, "paused": False}, as_json, f"{queue}: resumed")
+
+
+@queue_cli.command()
+def limit(
+    queue: QueueArg,
+    max_jobs: Annotated[
+        int | None,
+        typer.Option(
+            "--max-jobs",
+            min=0,
+            metavar="N",
+            help="Refuse enqueues past N waiting + delayed jobs (QueueFull); 0 removes the cap.",
+        ),
+    ] = None,
+    url: UrlOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show or set QUEUE's cap on waiting + delayed jobs."""
+    app = ops_app(url)
+    q = app.queue(queue)
+
+    async def work() -> tuple[int, int | None]:
+        counts = await q.counts()  # first: an unknown queue is refused, not created
+        if max_jobs is not None:
+            await q.set_max_jobs(max_jobs)
+        return counts.waiting + counts.delayed, await q.max_jobs()
+
+    pending, cap = run(app, work)
+    now = f"now {pending} waiting or delayed"
+    text = (
+        f"{queue}: at most {cap} jobs waiting or delayed ({now})"
+        if cap
+        else f"{queue}: no cap ({now})"
+    )
+    say({"queue": queue, "max_jobs": cap, "waiting_or_delayed": pending}, as_json, text)
 
 
 @queue_cli.command()
