@@ -3,6 +3,7 @@ listing and finding jobs, drain, clean, obliterate, cancel, promote, retry, remo
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -37,6 +38,33 @@ class Queue(QueueScope):
 
     async def resume(self) -> None:
         await (await self._existing()).set_paused(self.name, False)
+
+    async def wait_idle(
+        self,
+        *,
+        timeout: timedelta | None = None,
+        poll: timedelta = timedelta(milliseconds=500),
+        on_poll: Callable[[QueueCounts], None] | None = None,
+    ) -> bool:
+        """Wait until no job of this queue is running: after ``pause()``, the moment the
+        running ones have finished (or been handed back by their workers). True once idle,
+        False when ``timeout`` ran out first; ``on_poll`` sees the counts at every look."""
+        engine = await self._existing()
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout.total_seconds()
+        while True:
+            counts = await engine.counts(self.name)
+            if on_poll is not None:
+                on_poll(counts)
+            if counts.active == 0:
+                return True
+            pause = poll.total_seconds()
+            if deadline is not None:
+                left = deadline - loop.time()
+                if left <= 0:
+                    return False
+                pause = min(pause, left)
+            await asyncio.sleep(pause)
 
     async def set_retention(
         self,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import getpass
 import socket
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from corral.client import Client
@@ -60,14 +61,38 @@ class QueueScope:
         return JobNotFound(f"no job {job_id} in queue {self.name!r}")
 
     async def jobs(
-        self, state: str, *, offset: int = 0, limit: int = 50, newest_first: bool = True
+        self,
+        state: str,
+        *,
+        offset: int = 0,
+        limit: int = 50,
+        newest_first: bool = True,
+        running_longer: timedelta | None = None,
     ) -> list[JobSummary]:
-        """One page of jobs in a state (waiting, delayed, active, completed, dead)."""
+        """One page of jobs in a state (waiting, delayed, active, completed, dead).
+        ``running_longer``: only active jobs whose attempt started longer ago than this
+        (stuck ones), ordered by their start."""
         if state not in LISTABLE:
             raise ConfigError(f"state must be one of {', '.join(LISTABLE)}, got {state!r}")
         engine = await self._existing()
+        if running_longer is not None:
+            if state != "active":
+                raise ConfigError(f"running_longer lists active jobs, not {state} ones")
+            return await self._running_longer(engine, running_longer, offset, limit, newest_first)
         ids = await engine.list_ids(self.name, state, offset, limit, newest_first)
         return await engine.summaries(self.name, ids)
+
+    async def _running_longer(
+        self, engine: Engine, span: timedelta, offset: int, limit: int, newest_first: bool
+    ) -> list[JobSummary]:
+        # The active set is ordered by lease deadline, which heartbeats move: the start time
+        # is read from every running job (as many as the workers' slots, so a bounded scan).
+        cutoff = datetime.now(UTC) - span
+        found: list[JobSummary] = []
+        async for batch in engine.scan_state(self.name, "active"):
+            found += [j for j in batch if j.started_at is not None and j.started_at <= cutoff]
+        found.sort(key=lambda j: (j.started_at, j.id), reverse=newest_first)
+        return found[offset : offset + limit]
 
     async def find(
         self,

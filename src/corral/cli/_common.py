@@ -68,6 +68,7 @@ class Exit(IntEnum):
     USAGE = 2  # bad usage or configuration (options, URL, payload, a refused embedded server)
     UNAVAILABLE = 3  # Redis unreachable or refusing (connection, server error)
     NOT_DONE = 4  # nothing done: not in a state for this action (a job; a full queue), or "no"
+    TIMED_OUT = 5  # a wait ran out of time (queue wait-idle --timeout): the state is said
     INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, as shells report it); what was done is said
 
 
