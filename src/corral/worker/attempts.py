@@ -9,11 +9,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from corral.context import JobContext
-from corral.definition import JobFunction
+from corral.definition import JobDefinition, JobFunction
 from corral.engine import Claimed
 from corral.engine.ports import WorkerEngine
 from corral.errors import Retry, StalePayload
 from corral.models import DeadReason
+from corral.worker.limits import NameLimits
 from corral.worker.outcomes import Recorder
 from corral.worker.runners import Runners
 from corral.worker.running import Running
@@ -34,8 +35,10 @@ class Attempts:
         running: dict[str, Running],
         stats: WorkerStats,
         finished: asyncio.Event,
+        limits: NameLimits,
     ) -> None:
         self._registry = registry
+        self._limits = limits
         self._runners = runners
         self._recorder = recorder
         self._done = recorder.done
@@ -92,7 +95,11 @@ class Attempts:
             timeout = None if overrides.timeout is None else overrides.timeout.total_seconds()
         try:
             try:
-                result = await self._runners.run(definition, job.payload, ctx, timeout)
+                gate = self._limits.gate(job.name)
+                if gate is None:
+                    result = await self._runners.run(definition, job.payload, ctx, timeout)
+                else:
+                    result = await self._gated(gate, job, definition, ctx, timeout)
             finally:
                 if updates.pending:  # progress/logs land before the outcome is recorded
                     await updates.flush()
@@ -113,3 +120,20 @@ class Attempts:
         if ctx.cancelled:
             return
         self._done.setdefault(queue, []).append((job.id, job.token, result))
+
+    async def _gated(
+        self,
+        gate: asyncio.Semaphore,
+        job: Claimed,
+        definition: JobDefinition,
+        ctx: JobContext,
+        timeout: float | None,
+    ) -> str:
+        """Run the handler once its name is under its limit (the timeout starts then)."""
+        run = self._running.get(job.id)
+        if run is not None and gate.locked():
+            run.queued = True
+        async with gate:
+            if run is not None:
+                run.queued = False
+            return await self._runners.run(definition, job.payload, ctx, timeout)

@@ -17,6 +17,7 @@ class Running:
     ctx: JobContext
     task: asyncio.Task[None]
     cancel_requested: bool = False
+    queued: bool = False  # waiting for a turn under its name's limit: its handler has not begun
 
     def stop(self) -> None:
         """End this attempt here: the handler sees ``cancelled`` and its task is cancelled."""
