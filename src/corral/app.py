@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
+from dataclasses import replace
 from datetime import timedelta
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar, overload
@@ -17,6 +18,7 @@ from corral.definition import (
     Mode,
     PreparedJob,
     SyncJobFunction,
+    check_job_concurrency,
     enqueue_many,
     infer_mode,
 )
@@ -29,7 +31,7 @@ from corral.models import JobInfo, WorkerInfo
 from corral.options import JobOptions, check_group
 from corral.portal import Portal
 from corral.queue import Queue
-from corral.retry import RetryPolicy
+from corral.retry import RetryPolicy, error_classes
 from corral.settings import Settings
 
 P = ParamSpec("P")
@@ -57,6 +59,7 @@ class App:
         self.client = Client(settings, name)
         self.registry: dict[str, JobFunction[Any, Any]] = {}
         self.hooks = Hooks()
+        self._queue_defaults: dict[str, dict[str, Any]] = {}
 
     @classmethod
     def from_env(cls, **overrides: Any) -> App:
@@ -88,6 +91,44 @@ class App:
 
     # -- registry ------------------------------------------------------------------------------
 
+    def queue_defaults(
+        self,
+        queue: str,
+        *,
+        priority: int | None = None,
+        timeout: timedelta | None = None,
+        retry: RetryPolicy | None = None,
+        max_reschedules: int | None = None,
+        max_stalls: int | None = None,
+        keep_completed: timedelta | None = None,
+        keep_dead: timedelta | None = None,
+    ) -> None:
+        """Default options for every job registered on ``queue``: a job's own option (given
+        to ``@app.job``) wins, option by option. Declare them before registering the queue's
+        jobs (they are applied at registration, so later ones would miss earlier jobs), once
+        per queue."""
+        check_queue_name(queue)
+        given = {
+            "priority": priority,
+            "timeout": timeout,
+            "retry": retry,
+            "max_reschedules": max_reschedules,
+            "max_stalls": max_stalls,
+            "keep_completed": keep_completed,
+            "keep_dead": keep_dead,
+        }
+        defaults = {key: value for key, value in given.items() if value is not None}
+        JobOptions().merged(**defaults)  # checked now, not at the first registration
+        if queue in self._queue_defaults:
+            raise ConfigError(f"the defaults of queue {queue!r} are declared already")
+        registered = sorted(n for n, jf in self.registry.items() if jf.queue == queue)
+        if registered:
+            raise ConfigError(
+                f"declare the defaults of queue {queue!r} before registering its jobs "
+                f"(registered already: {', '.join(registered)})"
+            )
+        self._queue_defaults[queue] = defaults
+
     @overload
     def job(  # type: ignore[overload-overlap]  # an async def is a callable too: it goes first
         self, fn: Callable[P, Coroutine[Any, Any, R]], /
@@ -108,7 +149,10 @@ class App:
         group: GroupSpec = None,
         timeout: timedelta | None = None,
         retry: RetryPolicy | None = None,
+        retry_on: Iterable[type[BaseException]] | None = None,
+        fatal_on: Iterable[type[BaseException]] | None = None,
         mode: Mode | None = None,
+        concurrency: int | None = None,
         **options: Any,
     ) -> _JobDecorator: ...
 
@@ -123,20 +167,32 @@ class App:
         group: GroupSpec = None,
         timeout: timedelta | None = None,
         retry: RetryPolicy | None = None,
+        retry_on: Iterable[type[BaseException]] | None = None,
+        fatal_on: Iterable[type[BaseException]] | None = None,
         mode: Mode | None = None,
+        concurrency: int | None = None,
         **options: Any,
     ) -> Any:
-        """Register a typed job. Options given here are the defaults for every enqueue."""
+        """Register a typed job. Options given here are the defaults for every enqueue (over
+        the queue's, see ``queue_defaults``). ``retry_on`` / ``fatal_on`` classify errors as
+        ``RetryPolicy`` does, on top of the policy that applies. ``concurrency``: at most this
+        many of this job run at once in one worker process."""
         check_queue_name(queue)
         if group is not None and not callable(group):
             check_group(group)
-        changes = dict(options)
+        check_job_concurrency(concurrency)
+        changes = dict(self._queue_defaults.get(queue, {}))
+        changes.update(options)
         if priority is not None:
             changes["priority"] = priority
         if timeout is not None:
             changes["timeout"] = timeout
         if retry is not None:
             changes["retry"] = retry
+        if retry_on is not None or fatal_on is not None:
+            changes["retry"] = _classified(
+                changes.get("retry"), retry is not None, retry_on, fatal_on
+            )
         job_options = JobOptions().merged(**changes)
 
         def register(func: Callable[..., Any]) -> JobFunction[Any, Any]:
@@ -154,6 +210,7 @@ class App:
                 options=job_options,
                 group=group,
                 codec=PayloadCodec(func, job_name),
+                concurrency=concurrency,
             )
             kind = AsyncJobFunction if job_mode == "async" else SyncJobFunction
             jf: JobFunction[Any, Any] = kind(definition, self.client)
@@ -250,6 +307,28 @@ class App:
         """The live workers on this server and key prefix, by id: those that sent a heartbeat
         within their last three heartbeat intervals (workers that exit remove themselves)."""
         return await (await self.client.engine()).workers()
+
+
+def _classified(
+    policy: RetryPolicy | None,
+    own_policy: bool,
+    retry_on: Iterable[type[BaseException]] | None,
+    fatal_on: Iterable[type[BaseException]] | None,
+) -> RetryPolicy:
+    """``policy`` (the job's own, the queue's default, or none) with ``@app.job``'s
+    ``retry_on`` / ``fatal_on``; a job's own policy must not say otherwise."""
+    base = policy or RetryPolicy()
+    changes: dict[str, Any] = {}
+    for name, value, own in (
+        ("retry_on", retry_on, base.retry_on),
+        ("fatal_on", fatal_on, base.fatal_on),
+    ):
+        if value is None:
+            continue
+        if own and own_policy and own != error_classes(name, value):
+            raise ConfigError(f"{name} is given twice: to @app.job and in its RetryPolicy")
+        changes[name] = error_classes(name, value)
+    return replace(base, **changes)
 
 
 class _JobDecorator:

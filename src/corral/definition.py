@@ -53,6 +53,7 @@ class JobDefinition:
     options: JobOptions  # the defaults of every enqueue
     group: GroupSpec
     codec: PayloadCodec
+    concurrency: int | None = None  # at most this many at once in one worker process
     timeout_s: float | None = field(init=False)  # read for every job a worker runs
 
     def __post_init__(self) -> None:
@@ -81,6 +82,12 @@ class JobDefinition:
             else to_ms(options.keep_completed),
             keep_dead_ms=-1 if options.keep_dead is None else to_ms(options.keep_dead),
         )
+
+
+def check_job_concurrency(value: int | None, what: str = "concurrency") -> int | None:
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+        raise ConfigError(f"{what} must be a whole number of at least 1, got {value!r}")
+    return value
 
 
 @dataclass(slots=True)  # not frozen: one per enqueued job, and frozen costs 1 µs more each
@@ -175,6 +182,8 @@ class JobFunction(Generic[P, R]):
             check_group(group)
         if queue is not None:
             check_queue_name(queue)
+        if retry is not None:
+            self._check_classification(retry)
         options = self.options.merged(**changes) if changes else self.options
         return type(self)(
             self.definition,
@@ -183,6 +192,17 @@ class JobFunction(Generic[P, R]):
             queue=queue or self.queue,
             group=self.group_spec if group is UNSET else group,
         )
+
+    def _check_classification(self, retry: RetryPolicy) -> None:
+        """A job carries its attempts and backoff, not exception classes: the worker
+        classifies errors by the definition's policy, so a per-call one may not differ."""
+        own = retry.classification
+        if any(own) and own != self.definition.options.retry.classification:
+            raise ConfigError(
+                f"job {self.name!r}: retry_on and fatal_on belong to the job's definition "
+                "(@app.job or its queue's defaults); a per-call retry carries attempts and "
+                "backoff only"
+            )
 
     def _group_for(self, model: Any) -> str:
         spec = self.group_spec

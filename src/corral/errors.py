@@ -10,6 +10,7 @@
     ├── ServerError            Redis refused a command (out of memory, read-only replica, ...)
     ├── EmbeddedServerError    the embedded server could not be found or started
     ├── QueueNotFound          no queue by that name (a queue exists once a job was enqueued)
+    ├── QueueFull              enqueue refused: the queue's waiting + delayed jobs are at its cap
     ├── JobNotFound            no job with that id (never existed, or trimmed by retention)
     ├── JobFailed              ``handle.result()`` on a job that ended in the dead-letter set
     ├── ResultTimeout          ``handle.result(timeout=...)`` ran out of time
@@ -77,6 +78,22 @@ class QueueNotFound(CorralError, LookupError):
         super().__init__(f"no queue named {name!r} (known: {listed})")
         self.name = name
         self.known = known
+
+
+class QueueFull(CorralError):
+    """An enqueue was refused, all of it: the queue's waiting and delayed jobs would exceed
+    its cap (``Queue.set_max_jobs``). ``count`` is how many there were, ``refused`` how many
+    new jobs the call would have added."""
+
+    def __init__(self, queue: str, max_jobs: int, count: int, refused: int) -> None:
+        super().__init__(
+            f"queue {queue!r} is full: {count} jobs waiting or delayed, its cap is {max_jobs} "
+            f"({refused} new job(s) refused)"
+        )
+        self.queue = queue
+        self.max_jobs = max_jobs
+        self.count = count
+        self.refused = refused
 
 
 class JobNotFound(CorralError, LookupError):

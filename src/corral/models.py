@@ -32,7 +32,8 @@ class DeadReason(StrEnum):
     """Why a job landed in the dead-letter set."""
 
     EXHAUSTED = "exhausted"
-    FATAL = "fatal"
+    FATAL = "fatal"  # raised Fatal, or an error its retry policy's fatal_on names
+    NOT_RETRYABLE = "not_retryable"  # an error its retry policy's retry_on does not name
     STALLED = "stalled"
     RESCHEDULED_TOO_OFTEN = "rescheduled_too_often"
     UNKNOWN_JOB = "unknown_job"

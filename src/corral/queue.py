@@ -3,6 +3,7 @@ listing and finding jobs, drain, clean, obliterate, cancel, promote, retry, remo
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -38,6 +39,33 @@ class Queue(QueueScope):
     async def resume(self) -> None:
         await (await self._existing()).set_paused(self.name, False)
 
+    async def wait_idle(
+        self,
+        *,
+        timeout: timedelta | None = None,
+        poll: timedelta = timedelta(milliseconds=500),
+        on_poll: Callable[[QueueCounts], None] | None = None,
+    ) -> bool:
+        """Wait until no job of this queue is running: after ``pause()``, the moment the
+        running ones have finished (or been handed back by their workers). True once idle,
+        False when ``timeout`` ran out first; ``on_poll`` sees the counts at every look."""
+        engine = await self._existing()
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout.total_seconds()
+        while True:
+            counts = await engine.counts(self.name)
+            if on_poll is not None:
+                on_poll(counts)
+            if counts.active == 0:
+                return True
+            pause = poll.total_seconds()
+            if deadline is not None:
+                left = deadline - loop.time()
+                if left <= 0:
+                    return False
+                pause = min(pause, left)
+            await asyncio.sleep(pause)
+
     async def set_retention(
         self,
         *,
@@ -60,6 +88,21 @@ class Queue(QueueScope):
                 limits[name] = count
         if limits:
             await (await self.client.engine()).configure(self.name, **limits)
+
+    async def set_max_jobs(self, max_jobs: int | None) -> None:
+        """Cap this queue's waiting and delayed jobs: an enqueue that would take them past
+        ``max_jobs`` is refused, all of it, with :class:`~corral.errors.QueueFull` (running
+        jobs do not count; retries, replays and reschedules of jobs already in the queue are
+        never refused). ``None`` or 0 removes the cap."""
+        if max_jobs is not None and (
+            not isinstance(max_jobs, int) or isinstance(max_jobs, bool) or max_jobs < 0
+        ):
+            raise ConfigError(f"max_jobs must be a whole number, 0 or more, got {max_jobs!r}")
+        await (await self.client.engine()).set_max_jobs(self.name, max_jobs or None)
+
+    async def max_jobs(self) -> int | None:
+        """The cap on waiting + delayed jobs (``set_max_jobs``), or None."""
+        return await (await self._existing()).max_jobs(self.name)
 
     async def set_events(self, enabled: bool) -> None:
         """Record every transition of this queue in its capped events stream (``events`` key,

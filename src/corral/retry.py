@@ -2,13 +2,14 @@
 
 A job whose policy differs from its definition's carries it (the engine stores it, see
 ``engine/schema.py``), so the worker that runs a retry computes the delay the caller asked for.
-Custom backoffs are callables and live only in the job's definition.
+Custom backoffs are callables and live only in the job's definition, and so does the
+classification of errors (``retry_on``, ``fatal_on``): exception classes live in code.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -130,12 +131,34 @@ class Custom(Backoff):
         return timedelta(milliseconds=apply_jitter(_ms(wait), self.jitter, rng))
 
 
+ErrorClasses = tuple[type[BaseException], ...]
+
+
+def error_classes(
+    name: str, value: type[BaseException] | Iterable[type[BaseException]]
+) -> ErrorClasses:
+    """``retry_on`` / ``fatal_on`` as a tuple of exception classes (one class alone is fine)."""
+    items = (value,) if isinstance(value, type) else tuple(value)
+    for item in items:
+        if not (isinstance(item, type) and issubclass(item, BaseException)):
+            raise ConfigError(f"{name} takes exception classes, got {item!r}")
+    return items
+
+
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    """How many attempts a job gets in all, and how long to wait between them."""
+    """How many attempts a job gets in all, how long to wait between them, and which errors
+    are worth another attempt.
+
+    ``retry_on``: only errors of these classes (or their subclasses) are retried; any other
+    error sends the job to the dead-letter set at once (reason ``not_retryable``).
+    ``fatal_on``: errors of these classes are never retried (reason ``fatal``, as if the
+    handler had raised ``Fatal``); it wins over ``retry_on``. Empty: every error is retried."""
 
     attempts: int = 3
     backoff: Backoff = field(default_factory=lambda: Exponential(timedelta(seconds=1), jitter=0.1))
+    retry_on: ErrorClasses = ()
+    fatal_on: ErrorClasses = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.attempts, int) or not 1 <= self.attempts <= _MAX_ATTEMPTS:
@@ -146,6 +169,18 @@ class RetryPolicy:
             raise ConfigError(
                 f"backoff must be a Backoff (Fixed, Linear, ...), got {self.backoff!r}"
             )
+        retry_on = error_classes("retry_on", self.retry_on)
+        fatal_on = error_classes("fatal_on", self.fatal_on)
+        both = [c.__qualname__ for c in retry_on if c in fatal_on]
+        if both:
+            raise ConfigError(f"{', '.join(both)} cannot be in both retry_on and fatal_on")
+        object.__setattr__(self, "retry_on", retry_on)  # a class alone becomes a tuple
+        object.__setattr__(self, "fatal_on", fatal_on)
+
+    @property
+    def classification(self) -> tuple[ErrorClasses, ErrorClasses]:
+        """``(retry_on, fatal_on)``; both empty when every error is retried."""
+        return self.retry_on, self.fatal_on
 
     def should_retry(self, attempt: int) -> bool:
         """``attempt`` is the 1-based number of the attempt that just failed."""

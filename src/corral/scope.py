@@ -5,6 +5,7 @@ and the listing and search every one of them offers."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from corral.client import Client
@@ -47,14 +48,37 @@ class QueueScope:
         return no_job(self.name, job_id)
 
     async def jobs(
-        self, state: str, *, offset: int = 0, limit: int = 50, newest_first: bool = True
+        self,
+        state: str,
+        *,
+        offset: int = 0,
+        limit: int = 50,
+        newest_first: bool = True,
+        running_longer: timedelta | None = None,
     ) -> list[JobSummary]:
         """One page of jobs in a state (waiting, delayed, active, completed, dead); delayed
-        jobs come with ``due_at``, active ones with ``lease_until``."""
+        jobs come with ``due_at``, active ones with ``lease_until``. ``running_longer``: only
+        active jobs whose attempt started longer ago than this (stuck ones), by their start."""
         if state not in LISTABLE:
             raise ConfigError(f"state must be one of {', '.join(LISTABLE)}, got {state!r}")
         engine = await self._existing()
+        if running_longer is not None:
+            if state != "active":
+                raise ConfigError(f"running_longer lists active jobs, not {state} ones")
+            return await self._running_longer(engine, running_longer, offset, limit, newest_first)
         return await engine.list_jobs(self.name, state, offset, limit, newest_first)
+
+    async def _running_longer(
+        self, engine: Engine, span: timedelta, offset: int, limit: int, newest_first: bool
+    ) -> list[JobSummary]:
+        # The active set is ordered by lease deadline, which heartbeats move: the start time
+        # is read from every running job (as many as the workers' slots, so a bounded scan).
+        cutoff = datetime.now(UTC) - span
+        found: list[JobSummary] = []
+        async for batch in engine.scan_state(self.name, "active"):
+            found += [j for j in batch if j.started_at is not None and j.started_at <= cutoff]
+        found.sort(key=lambda j: (j.started_at, j.id), reverse=newest_first)
+        return found[offset : offset + limit]
 
     async def find(
         self,

@@ -27,10 +27,79 @@ EMBEDDED_REFUSED = (
 )
 
 _SCHEMES = ("redis", "rediss", "unix")
+_CERT_REQS = ("none", "optional", "required")
+_TLS_PARAMS = (
+    "ssl_cert_reqs",
+    "ssl_ca_certs",
+    "ssl_ca_path",
+    "ssl_certfile",
+    "ssl_keyfile",
+    "ssl_password",
+    "ssl_check_hostname",
+)
 _PREFIX_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 _BOOLS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+@dataclass(frozen=True, slots=True)
+class TlsOptions:
+    """The TLS settings of a ``rediss://`` URL, given as query parameters with redis-py's
+    names: ``ssl_ca_certs`` / ``ssl_ca_path`` (the CA to trust; default: the system's),
+    ``ssl_certfile`` / ``ssl_keyfile`` / ``ssl_password`` (a client certificate, for servers
+    that ask for one), ``ssl_cert_reqs`` (``required``, the default; ``none`` accepts any
+    certificate: self-signed development servers only), ``ssl_check_hostname`` (default
+    true; never with ``ssl_cert_reqs=none``)."""
+
+    cert_reqs: str = "required"
+    ca_certs: str | None = None
+    ca_path: str | None = None
+    certfile: str | None = None
+    keyfile: str | None = None
+    password: str | None = None
+    check_hostname: bool = True
+
+    @property
+    def verifies(self) -> bool:
+        return self.cert_reqs != "none"
+
+
+def _tls_options(
+    query: dict[str, list[str]], scheme: str, url: str, source: str
+) -> TlsOptions | None:
+    given = {k: v[-1] for k, v in query.items() if k.startswith("ssl_")}
+    unknown = sorted(set(given) - set(_TLS_PARAMS))
+    if unknown:
+        raise ConfigError(
+            f"{source}={url!r}: unknown TLS parameter(s) {', '.join(unknown)} "
+            f"(known: {', '.join(_TLS_PARAMS)})"
+        )
+    if scheme != "rediss":
+        if given:
+            raise ConfigError(
+                f"{source}={url!r}: TLS parameters ({', '.join(sorted(given))}) need a "
+                "rediss:// URL"
+            )
+        return None
+    cert_reqs = given.get("ssl_cert_reqs", "required").lower()
+    if cert_reqs not in _CERT_REQS:
+        raise ConfigError(
+            f"{source}={url!r}: ssl_cert_reqs must be one of {', '.join(_CERT_REQS)}, "
+            f"got {cert_reqs!r}"
+        )
+    check = given.get("ssl_check_hostname", "true")
+    if check.lower() not in _BOOLS:
+        raise ConfigError(f"{source}={url!r}: ssl_check_hostname={check!r}: use true or false")
+    return TlsOptions(
+        cert_reqs=cert_reqs,
+        ca_certs=given.get("ssl_ca_certs"),
+        ca_path=given.get("ssl_ca_path"),
+        certfile=given.get("ssl_certfile"),
+        keyfile=given.get("ssl_keyfile"),
+        password=given.get("ssl_password"),
+        check_hostname=_BOOLS[check.lower()],
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +114,7 @@ class RedisTarget:
     db: int
     username: str | None
     password: str | None
+    tls: TlsOptions | None = None  # rediss:// only
 
     @property
     def redacted(self) -> str:
@@ -67,6 +137,7 @@ def parse_redis_url(url: str, *, source: str = ENV_REDIS_URL) -> RedisTarget:
             f"(got {parts.scheme or 'none'!r})"
         )
     query = parse_qs(parts.query)
+    tls = _tls_options(query, parts.scheme, url, source)
     db_text = query.get("db", [""])[0]
     if parts.scheme != "unix" and parts.path not in ("", "/"):
         db_text = parts.path.lstrip("/")
@@ -87,7 +158,7 @@ def parse_redis_url(url: str, *, source: str = ENV_REDIS_URL) -> RedisTarget:
     if not parts.hostname:
         raise ConfigError(f"{source}={url!r}: missing host name")
     return RedisTarget(
-        url, parts.scheme, parts.hostname, port or 6379, None, db, username, password
+        url, parts.scheme, parts.hostname, port or 6379, None, db, username, password, tls
     )
 
 

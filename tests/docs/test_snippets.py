@@ -1,9 +1,13 @@
 """Every code block in README.md and docs/*.md runs, against a real server.
 
-Python blocks of one file are joined into one script (later blocks build on earlier ones) and
-run in a subprocess; bash blocks run in a shell with the virtualenv on PATH. The README's first
-block (the two set-up commands) runs the demo for real and the test command in collect-only
-mode, so the suite does not run itself.
+A Python block runs on its own, in a subprocess, unless its first line says it continues
+(``# continues ...``): then it is joined to the blocks before it, so a reader knows which
+examples stand alone. A block whose first line is ``# file: NAME.py`` is a file of the example
+project: it is written into the directory the examples run in (for a script run as ``python
+NAME.py`` in a bash block, or a module the others import), not run itself. Bash blocks run in
+a shell with the virtualenv on PATH. The README's first block (the two set-up commands) runs
+the demo for real and the test command in collect-only mode, so the suite does not run itself;
+its install commands run in a throwaway virtualenv (``test_install_commands``).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import os
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -21,10 +26,38 @@ from corral.embedded import EmbeddedServer
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 BLOCK = re.compile(r"^```(\w+)\n(.*?)^```", re.S | re.M)
+FILE_BLOCK = re.compile(r"^# file: (\S+)\n")
+CONTINUES = "# continues"
 
 
 def blocks(path: Path, lang: str) -> list[str]:
-    return [body for kind, body in BLOCK.findall(path.read_text()) if kind == lang]
+    """The blocks of a language, without the files of the example project."""
+    return [
+        body
+        for kind, body in BLOCK.findall(path.read_text())
+        if kind == lang and not FILE_BLOCK.match(body)
+    ]
+
+
+def chains(path: Path) -> list[str]:
+    """The scripts a document's Python blocks make: each block that does not continue
+    starts a new one."""
+    scripts: list[list[str]] = []
+    for body in blocks(path, "python"):
+        if body.startswith(CONTINUES) and scripts:
+            scripts[-1].append(body)
+        else:
+            scripts.append([body])
+    return ["\n\n".join(parts) for parts in scripts]
+
+
+def write_files(paths: list[Path], where: Path) -> None:
+    """The ``# file:`` blocks of these documents, written into ``where``."""
+    for path in paths:
+        for kind, body in BLOCK.findall(path.read_text()):
+            found = FILE_BLOCK.match(body)
+            if kind == "python" and found:
+                (where / found.group(1)).write_text(body)
 
 
 def env_for(server: EmbeddedServer, prefix: str) -> dict[str, str]:
@@ -43,20 +76,23 @@ def test_guides_have_runnable_code() -> None:
 
 @pytest.mark.parametrize("path", DOCS, ids=lambda p: p.name)
 def test_python_blocks_run(path: Path, server: EmbeddedServer, prefix: str, tmp_path: Path) -> None:
-    code = "\n\n".join(blocks(path, "python"))
-    if not code:
+    scripts = chains(path)
+    if not scripts:
         pytest.skip("no python blocks")
     if path.name == "operations.md":  # a runbook acts on queues that exist
         seed(server, prefix, tmp_path)
-    proc = subprocess.run(
-        [sys.executable, "-c", code],
-        env=env_for(server, prefix),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    write_files([path], tmp_path)
+    env = {**env_for(server, prefix), "PYTHONPATH": str(tmp_path)}
+    for number, code in enumerate(scripts, 1):
+        proc = subprocess.run(
+            [sys.executable, "-c", code],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=ROOT,
+        )
+        assert proc.returncode == 0, f"script {number}: {proc.stderr[-3000:]}"
 
 
 def test_readme_snippet_runs_on_embedded_server(prefix: str) -> None:
@@ -124,10 +160,60 @@ def seed(server: EmbeddedServer, prefix: str, tmp_path: Path) -> None:
 
 
 def _bash_lines(path: Path) -> list[str]:
+    """Commands to run against the server (installs are tried in test_install_commands)."""
     lines = []
     for body in blocks(path, "bash"):
         lines += [ln.strip() for ln in body.splitlines() if ln.strip() and not ln.startswith("#")]
-    return lines
+    return [ln for ln in lines if not ln.startswith("pip install")]
+
+
+def _install_lines() -> list[str]:
+    return [
+        ln.strip()
+        for body in blocks(ROOT / "README.md", "bash")
+        for ln in body.splitlines()
+        if ln.strip().startswith("pip install")
+    ]
+
+
+def test_install_commands(tmp_path: Path) -> None:
+    """README's ways to add Corral to a project, in a throwaway virtualenv: the repository's
+    address becomes this checkout (its committed HEAD), the clone's path this directory. The
+    dependencies come from the index like any others: ``--no-deps`` keeps the test to Corral's
+    own install (a wheel built from pyproject.toml, its version, its ``corral`` command)."""
+    lines = _install_lines()
+    assert len(lines) == 2, lines
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    toml = next(
+        body for kind, body in BLOCK.findall((ROOT / "README.md").read_text()) if kind == "toml"
+    )
+    (requirement,) = tomllib.loads(toml)["project"]["dependencies"]
+    assert f'"{requirement}"' in lines[0]  # the pyproject line is the one pip is shown
+    for number, line in enumerate(lines):
+        venv = tmp_path / f"venv{number}"
+        subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+        command = (
+            line.replace(
+                "pip install",
+                f"{sys.executable} -m pip --python {venv}/bin/python install --no-deps -q",
+                1,
+            )
+            .replace(
+                "https://github.com/your-org/corral.git@main", f"file://localhost{ROOT}@{head}"
+            )
+            .replace("/path/to/corral", str(ROOT))
+        )
+        proc = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, f"{line}: {proc.stdout[-1500:]} {proc.stderr[-1500:]}"
+        shown = subprocess.run(
+            [sys.executable, "-m", "pip", "--python", f"{venv}/bin/python", "show", "-f", "corral"],
+            capture_output=True,
+            text=True,
+        )
+        assert "Version: 0.1.0" in shown.stdout, shown.stdout + shown.stderr
+        assert (venv / "bin" / "corral").exists()
 
 
 def test_readme_first_block_is_demo_then_tests() -> None:
@@ -170,6 +256,7 @@ def test_readme_test_command_collects() -> None:
 def test_other_bash_blocks_run(server: EmbeddedServer, prefix: str, tmp_path: Path) -> None:
     """`corral worker` examples need an app module; the rest run as written."""
     seed(server, prefix, tmp_path)
+    write_files(DOCS, tmp_path)
     lines = _bash_lines(ROOT / "README.md")[2:]
     for path in DOCS[1:]:
         lines += _bash_lines(path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import timedelta
 
@@ -11,10 +12,10 @@ import redis
 from corral.app import App
 from corral.engine import Engine
 from corral.engine.keys import QueueKeys, registry_key
-from corral.errors import PayloadError
+from corral.errors import PayloadError, QueueFull
 from corral.models import JobOverrides
 
-from .helpers import Q, add, events, new_job, queue_keys, server_ms
+from .helpers import Q, add, claim, events, new_job, queue_keys, server_ms
 
 
 async def test_stores_a_waiting_job_with_every_field(
@@ -194,3 +195,73 @@ async def test_events_are_recorded_only_when_the_queue_asks(app: App, raw: redis
     await engine.configure("quiet", ev=1)
     await engine.enqueue("quiet", [new_job("b")])
     assert events(raw, engine, "quiet") == [("enqueued", "b")]
+
+
+# -- the queue's cap (max_jobs) ----------------------------------------------------------------
+
+
+async def test_a_capped_queue_refuses_a_whole_batch_that_would_exceed_it(
+    engine: Engine, keys: QueueKeys, raw: redis.Redis
+) -> None:
+    await engine.set_max_jobs(Q, 5)
+    assert await add(engine, new_job("w1"), new_job("w2"), new_job("d1", delay_ms=60_000)) == [
+        True,
+        True,
+        True,
+    ]
+    before = {k: raw.dump(k) for k in queue_keys(raw, engine)}
+    with pytest.raises(QueueFull) as full:
+        await add(engine, new_job("n1"), new_job("n2"), new_job("n3"))
+    assert (full.value.queue, full.value.max_jobs, full.value.count, full.value.refused) == (
+        Q,
+        5,
+        3,
+        3,
+    )
+    assert str(full.value) == (
+        "queue 'q' is full: 3 jobs waiting or delayed, its cap is 5 (3 new job(s) refused)"
+    )
+    assert {k: raw.dump(k) for k in queue_keys(raw, engine)} == before  # nothing written
+    assert await add(engine, new_job("n1"), new_job("n2")) == [True, True]  # up to the cap
+    with pytest.raises(QueueFull):
+        await add(engine, new_job("n3", delay_ms=1000))  # delayed jobs count as well
+
+
+async def test_only_new_ids_count_against_the_cap(engine: Engine, raw: redis.Redis) -> None:
+    await engine.set_max_jobs(Q, 2)
+    await add(engine, new_job("a"), new_job("b"))
+    assert await add(engine, new_job("a")) == [False]  # at the cap, but stores nothing
+    assert await add(engine, new_job("a"), new_job("b"), new_job("a")) == [False, False, False]
+    with pytest.raises(QueueFull) as full:
+        await add(engine, new_job("a"), new_job("c"), new_job("c"))
+    assert full.value.refused == 1  # "c" once; "a" exists
+
+
+async def test_running_jobs_do_not_count_and_the_cap_can_be_removed(
+    engine: Engine, keys: QueueKeys, raw: redis.Redis
+) -> None:
+    await engine.set_max_jobs(Q, 1)
+    await add(engine, new_job("a"))
+    assert raw.hget(keys.meta, "max_jobs") == "1"
+    await claim(engine)  # active now: the queue has room again
+    assert await add(engine, new_job("b")) == [True]
+    with pytest.raises(QueueFull):
+        await add(engine, new_job("c"))
+    assert await engine.max_jobs(Q) == 1
+    await engine.set_max_jobs(Q, None)
+    assert not raw.hexists(keys.meta, "max_jobs")  # unset: enqueue does not count at all
+    assert await engine.max_jobs(Q) is None
+    assert await add(engine, new_job("c")) == [True]
+
+
+async def test_concurrent_callers_of_a_full_queue_are_refused_alone(engine: Engine) -> None:
+    """Enqueues of one tick share a script call; when it is refused each caller is tried
+    alone, so the callers that fit are stored and only the others get QueueFull."""
+    await engine.set_max_jobs(Q, 3)
+    await add(engine, new_job("first"))
+    calls = [add(engine, new_job(f"c{i}")) for i in range(4)]
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    stored = [r for r in results if r == [True]]
+    refused = [r for r in results if isinstance(r, QueueFull)]
+    assert (len(stored), len(refused)) == (2, 2), results
+    assert (await engine.counts(Q)).waiting == 3

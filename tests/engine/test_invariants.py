@@ -4,10 +4,11 @@ The scripts batch their writes and cache what they read once per call, so a bug 
 as a state that no single script test looks at: a job in two structures or in none, a counter
 that drifts, an eligible group left out of the round (its jobs would wait forever), a token
 left on a job that is not running. Each seed runs a few hundred random operations (enqueue
-with groups, priorities and delays, claim, complete, fail, reschedule, RateLimited holds,
-release, lease expiry and reaping, cancel, remove, promote, replay, reprioritize, group pause
-and limits, drain, and the registry of live workers: heartbeats, exits, listings) and checks
-every invariant after each one; a failure names seed and step.
+with groups, priorities and delays, under a cap on the queue's length or not, claim,
+complete, fail, reschedule, RateLimited holds, release, lease expiry and reaping, cancel,
+remove, promote, replay, reprioritize, group pause and limits, drain, and the registry of live
+workers: heartbeats, exits, listings) and checks every invariant after each one; a failure
+names seed and step.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import redis
 from corral.engine import Engine
 from corral.engine.keys import QueueKeys, WorkerKeys
 from corral.engine.outcomes import Failed, Rescheduled
+from corral.errors import QueueFull
 from corral.models import WorkerInfo
 
 from .helpers import Q, error, new_job, server_ms
@@ -39,6 +41,7 @@ class Model:
     stale: dict[str, str] = field(default_factory=dict)
     ids: list[str] = field(default_factory=list)
     n: int = 0
+    cap: int | None = None  # the queue's max_jobs
 
 
 def _state(raw: redis.Redis, keys: QueueKeys) -> dict[str, dict[str, str]]:
@@ -156,8 +159,9 @@ async def step(m: Model, engine: Engine, ops: Engine, raw: redis.Redis, keys: Qu
             "drain",
             "stale",
             "worker",
+            "cap",
         ],
-        weights=[14, 12, 9, 4, 3, 2, 2, 2, 2, 1, 2, 2, 1, 3, 1, 2, 3],
+        weights=[14, 12, 9, 4, 3, 2, 2, 2, 2, 1, 2, 2, 1, 3, 1, 2, 3, 1],
     )[0]
     if kind == "enqueue":
         batch = []
@@ -169,8 +173,27 @@ async def step(m: Model, engine: Engine, ops: Engine, raw: redis.Redis, keys: Qu
             batch.append(
                 new_job(job_id, group=rng.choice(GROUPS), priority=priority, delay_ms=delay)
             )
-            m.ids.append(job_id)
-        await engine.enqueue(Q, batch)
+        before = await engine.counts(Q)
+        try:
+            flags = await engine.enqueue(Q, batch)
+        except QueueFull as exc:
+            full = exc
+        else:
+            full = None
+        if full is not None:  # all or none: nothing of the batch was written
+            after = await engine.counts(Q)
+            assert m.cap is not None and full.max_jobs == m.cap
+            assert (after.waiting, after.delayed) == (before.waiting, before.delayed)
+            assert full.count == before.waiting + before.delayed
+            assert 0 < full.refused <= len(batch) and full.count + full.refused > m.cap
+            return "full"
+        m.ids += [job.id for job in batch]
+        after = await engine.counts(Q)
+        if m.cap is not None and any(flags):
+            assert after.waiting + after.delayed <= m.cap, (after, m.cap)
+    elif kind == "cap":
+        m.cap = rng.choice([None, None, 3, 8, 15])
+        await ops.set_max_jobs(Q, m.cap)
     elif kind == "claim":
         result = await engine.claim(Q, rng.randint(1, 8), "w", 30_000)
         for job in result.jobs:

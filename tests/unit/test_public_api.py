@@ -20,7 +20,7 @@ PUBLIC = {
     "GroupState", "JobOverrides", "Cancellation", "Replay", "WorkerInfo",
     # errors, as drawn in corral/errors.py
     "CorralError", "ConfigError", "PayloadError", "StalePayload", "ConnectionLost",
-    "ServerError", "EmbeddedServerError", "QueueNotFound", "JobNotFound", "JobFailed",
+    "ServerError", "EmbeddedServerError", "QueueNotFound", "QueueFull", "JobNotFound", "JobFailed",
     "ResultTimeout", "LeaseLost", "JobControl", "Fatal", "Retry", "RateLimited", "JobTimeout",
     "__version__",
 }  # fmt: skip

@@ -1,9 +1,12 @@
+import ssl
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
 from corral import ConfigError, Settings
-from corral.settings import describe_span, parse_duration, parse_redis_url
+from corral.engine.connection import tls_context, tls_kwargs
+from corral.settings import TlsOptions, describe_span, parse_duration, parse_redis_url
 
 
 def test_from_env_reads_url_prefix_and_limit() -> None:
@@ -133,3 +136,46 @@ def test_embedded_is_allowed_by_default_and_app_overrides_it() -> None:
     assert App(refused).settings.embedded is False
     assert App(refused, embedded=True).settings.embedded is True
     assert App(embedded=False).settings.embedded is False
+
+
+def test_tls_parameters_follow_redis_py_names() -> None:
+    t = parse_redis_url(
+        "rediss://app:pw@redis.internal:6380/1?ssl_ca_certs=/etc/ca.pem"
+        "&ssl_certfile=/etc/me.crt&ssl_keyfile=/etc/me.key&ssl_check_hostname=false"
+    )
+    assert t.tls == TlsOptions(
+        ca_certs="/etc/ca.pem", certfile="/etc/me.crt", keyfile="/etc/me.key",
+        check_hostname=False,
+    )  # fmt: skip
+    assert t.redacted == "rediss://***@redis.internal:6380/1"
+    plain = parse_redis_url("rediss://redis.internal?ssl_cert_reqs=NONE").tls
+    assert plain is not None and (plain.cert_reqs, plain.verifies) == ("none", False)
+    assert parse_redis_url("rediss://h").tls == TlsOptions()  # verified against the system's CAs
+    assert parse_redis_url("redis://h").tls is None
+
+
+@pytest.mark.parametrize(
+    ("url", "fragment"),
+    [
+        ("rediss://h?ssl_ca_cert=/x", "unknown TLS parameter(s) ssl_ca_cert"),
+        ("redis://h?ssl_cert_reqs=none", "TLS parameters (ssl_cert_reqs) need a rediss:// URL"),
+        ("rediss://h?ssl_cert_reqs=sometimes", "ssl_cert_reqs must be one of none"),
+        ("rediss://h?ssl_check_hostname=maybe", "ssl_check_hostname='maybe'"),
+    ],
+)
+def test_bad_tls_parameters_are_named(url: str, fragment: str) -> None:
+    with pytest.raises(ConfigError) as exc:
+        Settings.from_env({"CORRAL_REDIS_URL": url})
+    assert "CORRAL_REDIS_URL" in str(exc.value) and fragment in str(exc.value)
+
+
+def test_tls_context_matches_the_settings(tmp_path: Path) -> None:
+    strict = tls_context(TlsOptions())
+    assert (strict.verify_mode, strict.check_hostname) == (ssl.CERT_REQUIRED, True)
+    lax = tls_context(TlsOptions(cert_reqs="none"))
+    assert (lax.verify_mode, lax.check_hostname) == (ssl.CERT_NONE, False)
+    assert tls_kwargs(TlsOptions(cert_reqs="none"))["ssl_check_hostname"] is False
+    with pytest.raises(ConfigError, match=r"ssl_ca_certs=.*nope.pem cannot be used"):
+        tls_context(TlsOptions(ca_certs=str(tmp_path / "nope.pem")))
+    with pytest.raises(ConfigError, match="ssl_keyfile needs ssl_certfile"):
+        tls_context(TlsOptions(keyfile=str(tmp_path / "k.pem")))

@@ -29,6 +29,7 @@ from corral.errors import (
     EmbeddedServerError,
     JobNotFound,
     PayloadError,
+    QueueFull,
     QueueNotFound,
     ServerError,
 )
@@ -67,7 +68,8 @@ class Exit(IntEnum):
     NOT_FOUND = 1  # no such queue or job, or the operation failed
     USAGE = 2  # bad usage or configuration (options, URL, payload, a refused embedded server)
     UNAVAILABLE = 3  # Redis unreachable or refusing (connection, server error)
-    NOT_DONE = 4  # nothing done: the job is not in a state for this action, or you said no
+    NOT_DONE = 4  # nothing done: not in a state for this action (a job; a full queue), or "no"
+    TIMED_OUT = 5  # a wait ran out of time (queue wait-idle --timeout): the state is said
     INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, as shells report it); what was done is said
 
 
@@ -78,6 +80,8 @@ def exit_code(exc: CorralError) -> Exit:
         return Exit.USAGE
     if isinstance(exc, ConnectionLost | ServerError | EmbeddedServerError):
         return Exit.UNAVAILABLE
+    if isinstance(exc, QueueFull):
+        return Exit.NOT_DONE
     return Exit.NOT_FOUND
 
 

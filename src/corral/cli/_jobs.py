@@ -31,6 +31,7 @@ from corral.cli._tables import Column, print_table
 from corral.engine import LISTABLE
 from corral.filters import JobFilter
 from corral.models import JobSummary
+from corral.settings import parse_duration
 
 jobs_cli = CorralTyper(help="Find, inspect and act on jobs.")
 
@@ -111,8 +112,19 @@ def outcome(result: dict[str, Any], as_json: bool, done: str, not_done: str) -> 
 def list_jobs(
     queue: QueueArg,
     state: Annotated[
-        str, typer.Option(metavar="STATE", help="One of " + ", ".join(LISTABLE) + ".")
-    ] = "waiting",
+        str | None,
+        typer.Option(
+            metavar="STATE", help="One of " + ", ".join(LISTABLE) + " (default: waiting)."
+        ),
+    ] = None,
+    running_longer: Annotated[
+        str | None,
+        typer.Option(
+            "--running-longer",
+            metavar="AGE",
+            help="Active jobs whose attempt started longer ago than AGE (e.g. 1h): stuck ones.",
+        ),
+    ] = None,
     limit: LimitOpt = 20,
     offset: OffsetOpt = 0,
     oldest: Annotated[bool, typer.Option("--oldest", help="Oldest first.")] = False,
@@ -120,17 +132,24 @@ def list_jobs(
     as_json: JsonOption = False,
 ) -> None:
     """One page of QUEUE's jobs in a state, newest first."""
+    span = parse_duration(running_longer) if running_longer else None
+    state = state or ("active" if span is not None else "waiting")
     if state not in LISTABLE:
         raise typer.BadParameter(f"--state must be one of {', '.join(LISTABLE)}")
+    if span is not None and state != "active":
+        raise typer.BadParameter("--running-longer lists active jobs: use it with --state active")
     app = ops_app(url)
     jobs = run(
         app,
-        lambda: app.queue(queue).jobs(state, offset=offset, limit=limit, newest_first=not oldest),
+        lambda: app.queue(queue).jobs(
+            state, offset=offset, limit=limit, newest_first=not oldest, running_longer=span
+        ),
     )
     if as_json:
         print_json([j.to_dict() for j in jobs])
     else:
-        print_summaries(f"{queue}: {state}", jobs, f"no {state} jobs")
+        longer = f" running longer than {running_longer}" if span is not None else ""
+        print_summaries(f"{queue}: {state}{longer}", jobs, f"no {state} jobs{longer}")
 
 
 @jobs_cli.command()

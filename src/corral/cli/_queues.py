@@ -1,19 +1,23 @@
-"""``corral queue ls|create|pause|resume|drain|clean|obliterate``."""
+"""``corral queue ls|create|pause|resume|limit|wait-idle|drain|clean|obliterate``."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import time
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import typer
 
 from corral.cli._common import (
     DryRunOption,
+    Exit,
     JsonOption,
     QueueArg,
     UrlOption,
     YesOption,
     confirm,
+    err_console,
+    fail,
     ops_app,
     progress_bar,
     run,
@@ -22,7 +26,8 @@ from corral.cli._common import (
 from corral.cli._help import CorralTyper
 from corral.cli._worker import info
 from corral.filters import JobFilter
-from corral.settings import parse_duration
+from corral.models import QueueCounts
+from corral.settings import describe_span, parse_duration
 
 queue_cli = CorralTyper(help="See and steer queues.")
 queue_cli.command(
@@ -52,6 +57,79 @@ def resume(queue: QueueArg, url: UrlOption = None, as_json: JsonOption = False) 
     app = ops_app(url)
     run(app, lambda: app.queue(queue).resume())
     say({"queue": queue, "paused": False}, as_json, f"{queue}: resumed")
+
+
+@queue_cli.command("wait-idle")
+def wait_idle(
+    queue: QueueArg,
+    timeout: Annotated[
+        str | None,
+        typer.Option(
+            metavar="AGE", help="Give up after this long (e.g. 10m), exit 5; default: no limit."
+        ),
+    ] = None,
+    url: UrlOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Wait until no job of QUEUE is running (after `corral queue pause`), then exit 0."""
+    limit_span = parse_duration(timeout) if timeout else None
+    app = ops_app(url)
+    began = time.monotonic()
+    last: list[QueueCounts] = []
+
+    def show(counts: QueueCounts) -> None:  # a line when the number changes: fine in a log too
+        if not last and not counts.paused and counts.active:
+            err_console.print(f"note: {queue} is not paused: workers go on claiming its jobs")
+        if not last or counts.active != last[0].active:
+            waited = describe_span(timedelta(seconds=round(time.monotonic() - began)))
+            err_console.print(f"{queue}: {counts.active} job(s) running ({waited} waited)")
+        last[:] = [counts]
+
+    idle = run(app, lambda: app.queue(queue).wait_idle(timeout=limit_span, on_poll=show))
+    waited_s = round(time.monotonic() - began, 1)
+    if not idle:
+        running = last[0].active if last else 0
+        raise fail(
+            f"{queue}: {running} job(s) still running after {timeout}; see them with "
+            f"`corral jobs ls {queue} --state active --oldest`",
+            Exit.TIMED_OUT,
+        )
+    say({"queue": queue, "idle": True, "waited_s": waited_s}, as_json, f"{queue}: idle")
+
+
+@queue_cli.command()
+def limit(
+    queue: QueueArg,
+    max_jobs: Annotated[
+        int | None,
+        typer.Option(
+            "--max-jobs",
+            min=0,
+            metavar="N",
+            help="Refuse enqueues past N waiting + delayed jobs (QueueFull); 0 removes the cap.",
+        ),
+    ] = None,
+    url: UrlOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show or set QUEUE's cap on waiting + delayed jobs."""
+    app = ops_app(url)
+    q = app.queue(queue)
+
+    async def work() -> tuple[int, int | None]:
+        counts = await q.counts()  # first: an unknown queue is refused, not created
+        if max_jobs is not None:
+            await q.set_max_jobs(max_jobs)
+        return counts.waiting + counts.delayed, await q.max_jobs()
+
+    pending, cap = run(app, work)
+    now = f"now {pending} waiting or delayed"
+    text = (
+        f"{queue}: at most {cap} jobs waiting or delayed ({now})"
+        if cap
+        else f"{queue}: no cap ({now})"
+    )
+    say({"queue": queue, "max_jobs": cap, "waiting_or_delayed": pending}, as_json, text)
 
 
 @queue_cli.command()

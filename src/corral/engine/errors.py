@@ -23,26 +23,44 @@ from redis.exceptions import (
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from corral.errors import ConfigError, ConnectionLost, CorralError, PayloadError, ServerError
+from corral.errors import (
+    ConfigError,
+    ConnectionLost,
+    CorralError,
+    PayloadError,
+    QueueFull,
+    ServerError,
+)
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
 CONNECTION_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
 
-_SCRIPT_CODES: dict[str, type[CorralError]] = {
+
+def _queue_full(detail: str) -> CorralError:
+    """``ERR_QUEUE_FULL <queue> <cap> <count> <new>`` (enqueue.lua)."""
+    try:
+        queue, cap, count, new = detail.split()
+        return QueueFull(queue, int(cap), int(count), int(new))
+    except ValueError:
+        return ServerError(f"queue full: {detail}")
+
+
+_SCRIPT_CODES: dict[str, Callable[[str], CorralError]] = {
     "ERR_BAD_JOB": PayloadError,
     "ERR_BAD_GROUP": ConfigError,
     "ERR_BAD_STATE": ConfigError,
+    "ERR_QUEUE_FULL": _queue_full,
 }
 
 
 def translate(exc: ResponseError) -> CorralError:
     """An error reply: a Lua ``redis.error_reply('CODE message')`` of ours, or the server's."""
     text = str(exc)
-    for code, cls in _SCRIPT_CODES.items():
+    for code, make in _SCRIPT_CODES.items():
         if text.startswith(code):
-            return cls(text[len(code) :].strip())
+            return make(text[len(code) :].strip())
     if isinstance(exc, NoPermissionError) or text.startswith("NOAUTH"):
         return ConfigError(f"Redis refused the command: {text} (check the URL's user/password)")
     return ServerError(f"Redis refused the command: {text}")

@@ -10,7 +10,7 @@ from typing import cast
 from corral.engine.base import EngineBase
 from corral.engine.errors import redis_errors
 from corral.engine.outcomes import Cancelled, Promoted, Removed, Reprioritized
-from corral.engine.schema import QUEUE_SETTINGS
+from corral.engine.schema import QUEUE_MAX_JOBS, QUEUE_SETTINGS
 
 
 class Operator(EngineBase):
@@ -105,3 +105,14 @@ class Operator(EngineBase):
         await self._declare(queue)
         fields: dict[str | bytes, int] = {name: value for name, value in settings.items()}
         await self.client.hset(self.keys(queue).meta, mapping=fields)  # type: ignore[arg-type]
+
+    @redis_errors
+    async def set_max_jobs(self, queue: str, max_jobs: int | None) -> None:
+        """Cap the queue's waiting + delayed jobs (enqueue refuses past it); None removes the
+        cap, so enqueue does not count at all. Declares the queue."""
+        await self._declare(queue)
+        meta = self.keys(queue).meta
+        if max_jobs is None:
+            await self.client.hdel(meta, QUEUE_MAX_JOBS)
+        else:
+            await self.client.hset(meta, QUEUE_MAX_JOBS, max_jobs)

@@ -19,7 +19,7 @@ import ssl
 from redis.exceptions import InvalidResponse, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from corral.engine.connection import CONNECT_TIMEOUT_S, make_client
+from corral.engine.connection import CONNECT_TIMEOUT_S, make_client, tls_context
 from corral.engine.errors import CONNECTION_ERRORS, corral_error
 from corral.errors import ConfigError, ConnectionLost
 from corral.settings import RedisTarget
@@ -79,7 +79,18 @@ async def _diagnose(exc: BaseException, target: RedisTarget) -> ConfigError | No
             "Redis: use redis:// for a plain server"
         )
     if target.scheme == "rediss" and _tls_failure(exc) and not timed_out:
-        return ConfigError(f"TLS with {where} failed: {text}")
+        hint = ""
+        if "mismatch, certificate is not valid" in text:
+            hint = (
+                " (connect by a name the certificate holds, or, if you must, "
+                "?ssl_check_hostname=false)"
+            )
+        elif "CERTIFICATE_VERIFY_FAILED" in text:
+            hint = (
+                " (trust the server's CA with ?ssl_ca_certs=/path/ca.pem; for a self-signed "
+                "development server only, ?ssl_cert_reqs=none)"
+            )
+        return ConfigError(f"TLS with {where} failed: {text}{hint}")
     if (
         target.scheme == "redis"
         and "closed by server" in text
@@ -103,6 +114,8 @@ async def _diagnose(exc: BaseException, target: RedisTarget) -> ConfigError | No
 async def probe(target: RedisTarget, *, retries: int, name: str = "corral") -> None:
     """PING the server once; raise ConfigError for a wrong URL, ConnectionLost when it stays
     unreachable after ``retries`` back-offs."""
+    if target.tls is not None:
+        tls_context(target.tls)  # a CA or certificate file that cannot be read, named
     client = make_client(target, retries=0, name=name)
     pause = 0.05
     try:

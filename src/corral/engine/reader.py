@@ -11,6 +11,7 @@ from corral.engine.errors import redis_errors
 from corral.engine.schema import (
     COUNT_FIELDS,
     QUEUE_GROUP_CONCURRENCY,
+    QUEUE_MAX_JOBS,
     RESULT,
     SUMMARY_FIELDS,
     decode_counts,
@@ -18,6 +19,7 @@ from corral.engine.schema import (
     decode_job,
     decode_summary,
     decode_worker,
+    number,
 )
 from corral.models import GroupState, JobInfo, JobState, JobSummary, QueueCounts, WorkerInfo
 
@@ -79,6 +81,12 @@ class Reader(EngineBase):
             pipe.zcard(k.state_set(state))
         meta, delayed, active, completed, dead = await pipe.execute()
         return decode_counts(queue, meta, delayed, active, completed, dead)
+
+    @redis_errors
+    async def max_jobs(self, queue: str) -> int | None:
+        """The queue's cap on waiting + delayed jobs, or None."""
+        raw = await self.client.hget(self.keys(queue).meta, QUEUE_MAX_JOBS)
+        return number(raw) or None
 
     @redis_errors
     async def scan_groups(

@@ -79,6 +79,8 @@ SUMMARY_FIELDS: Final = (
 
 COUNT_FIELDS: Final = ("waiting", "paused", "completed_trimmed", "dead_trimmed")
 QUEUE_GROUP_CONCURRENCY: Final = "gconc"
+QUEUE_MAX_JOBS: Final = "max_jobs"
+"""The cap on a queue's waiting + delayed jobs (enqueue.lua reads it); absent: no cap."""
 QUEUE_SETTINGS: Final = frozenset(
     {
         "completed_age",

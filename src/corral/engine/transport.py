@@ -30,7 +30,7 @@ from redis.exceptions import (
 )
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from corral.engine.connection import CONNECT_TIMEOUT_S
+from corral.engine.connection import CONNECT_TIMEOUT_S, tls_context
 from corral.settings import RedisTarget
 
 log = logging.getLogger(__name__)
@@ -156,6 +156,7 @@ class Transport:
         self._conn: _Connection | None = None
         self._lock = asyncio.Lock()
         self._watchdog: asyncio.Task[None] | None = None
+        self._tls: ssl.SSLContext | None = None  # made at the first connection
 
     async def execute(self, *command: str | int | float | bytes) -> Any:
         """One command; an error reply is raised."""
@@ -190,7 +191,10 @@ class Transport:
 
     async def _back_off(self, attempt: int, exc: Exception) -> int:
         """Wait before sending again (safe for our scripts: job ids are chosen by the client
-        and every write after a claim is fenced), or give up after ``retries``."""
+        and every write after a claim is fenced), or give up after ``retries``. Refused
+        credentials are not retried: they will not change."""
+        if isinstance(exc, AuthenticationError):
+            raise exc
         attempt += 1
         if attempt > self.retries:
             raise RedisConnectionError(f"Redis unreachable: {exc}") from exc
@@ -216,7 +220,9 @@ class Transport:
         if t.scheme == "unix":
             _, conn = await loop.create_unix_connection(_Connection, t.path)
         else:
-            tls = ssl.create_default_context() if t.scheme == "rediss" else None
+            if t.tls is not None and self._tls is None:
+                self._tls = tls_context(t.tls)
+            tls = self._tls if t.tls is not None else None
             host, port = t.host or "localhost", t.port or 6379
             _, conn = await loop.create_connection(
                 _Connection, host, port, ssl=tls, server_hostname=host if tls else None

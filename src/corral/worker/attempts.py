@@ -10,12 +10,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from corral.context import JobContext
-from corral.definition import JobFunction
+from corral.definition import JobDefinition, JobFunction
 from corral.engine import Claimed
 from corral.engine.ports import WorkerEngine
 from corral.engine.schema import json_value
 from corral.errors import Retry, StalePayload
 from corral.models import DeadReason, JobEvent
+from corral.worker.limits import NameLimits
 from corral.worker.outcomes import Recorded, Recorder
 from corral.worker.runners import Runners
 from corral.worker.running import Running
@@ -37,8 +38,10 @@ class Attempts:
         running: dict[str, Running],
         stats: WorkerStats,
         finished: asyncio.Event,
+        limits: NameLimits,
     ) -> None:
         self._registry = registry
+        self._limits = limits
         self._runners = runners
         self._recorder = recorder
         self._done = recorder.done
@@ -144,7 +147,11 @@ class Attempts:
             timeout = None if overrides.timeout is None else overrides.timeout.total_seconds()
         try:
             try:
-                result = await self._runners.run(definition, job.payload, ctx, timeout)
+                gate = self._limits.gate(job.name)
+                if gate is None:
+                    result = await self._runners.run(definition, job.payload, ctx, timeout)
+                else:
+                    result = await self._gated(gate, job, definition, ctx, timeout)
             finally:
                 run = self._running.get(job.id)
                 if run is not None:
@@ -161,12 +168,28 @@ class Attempts:
             raise
         except BaseException as exc:  # SystemExit or KeyboardInterrupt from a handler too:
             # one job's sys.exit() must not take the worker and its other jobs down with it
-            backoff = definition.options.retry.backoff
-            return await self._recorder.failed(engine, queue, job, exc, backoff)
+            return await self._recorder.failed(engine, queue, job, exc, definition.options.retry)
         # Done before a cancellation or a lost lease stopped it: the completion is written
         # (fenced by the token) and stands, like any write that raced such a signal.
         self._done.setdefault(queue, []).append((job.id, job.token, result))
         return COMPLETED if self.observe is None else Recorded("completed", result_json=result)
+
+    async def _gated(
+        self,
+        gate: asyncio.Semaphore,
+        job: Claimed,
+        definition: JobDefinition,
+        ctx: JobContext,
+        timeout: float | None,
+    ) -> str:
+        """Run the handler once its name is under its limit (the timeout starts then)."""
+        run = self._running.get(job.id)
+        if run is not None and gate.locked():
+            run.queued = True
+        async with gate:
+            if run is not None:
+                run.queued = False
+            return await self._runners.run(definition, job.payload, ctx, timeout)
 
 
 def _describe(queue: str, job: Claimed) -> str:

@@ -25,6 +25,7 @@ from corral.worker.attempts import Attempts
 from corral.worker.hook_runner import HookRunner
 from corral.worker.idle import IdleWait
 from corral.worker.leases import Leases, heartbeat_interval
+from corral.worker.limits import NameLimits
 from corral.worker.order import QueueOrder
 from corral.worker.outcomes import Recorder
 from corral.worker.presence import Presence
@@ -43,10 +44,11 @@ PIPELINE = 2  # passes in flight at once
 class Worker:
     """Runs the jobs of ``app`` from ``queues``: ``await Worker(app).run()``.
 
-    ``concurrency`` bounds jobs in flight in this process; ``weights`` switches from strict
-    queue order to weighted order; ``grace`` is how long shutdown waits for running jobs
-    before handing them back to waiting; ``burst`` returns once nothing is claimable now
-    (docs/workers.md)."""
+    ``concurrency`` bounds jobs in flight in this process; ``limits`` bounds some job names
+    further (``{"send_email": 5}``, over ``@app.job(concurrency=...)``: see ``limits.py``);
+    ``weights`` switches from strict queue order to weighted order; ``grace`` is how long
+    shutdown waits for running jobs before handing them back to waiting; ``burst`` returns
+    once nothing is claimable now (docs/workers.md)."""
 
     def __init__(
         self,
@@ -54,6 +56,7 @@ class Worker:
         queues: Sequence[str] | None = None,
         *,
         concurrency: int = 10,
+        limits: Mapping[str, int] | None = None,
         weights: Mapping[str, int] | None = None,
         lease: timedelta | None = None,
         grace: timedelta = timedelta(seconds=30),
@@ -90,8 +93,15 @@ class Worker:
         self._idle = IdleWait(names)
         grace_ms = int(unknown_job_grace.total_seconds() * 1000)
         self._recorder = Recorder(self.id, self.stats, self._force, grace_ms)
+        self.limits = NameLimits((f.definition for f in app.registry.values()), limits)
         self._attempts = Attempts(
-            app.registry, self._runners, self._recorder, self._running, self.stats, self._wake
+            app.registry,
+            self._runners,
+            self._recorder,
+            self._running,
+            self.stats,
+            self._wake,
+            self.limits,
         )
         self._presence = Presence(
             self.id, names, concurrency, heartbeat_interval(self.lease), self._running
@@ -296,7 +306,13 @@ class Worker:
     # -- shutdown ------------------------------------------------------------------------------
 
     async def _shutdown(self, engine: WorkerEngine) -> None:
-        """Let running jobs finish within the grace period, then hand the rest back."""
+        """Hand back the jobs still waiting for a turn under their name's limit (they have not
+        begun: nothing is lost), let running jobs finish within the grace period, then hand
+        the rest back."""
+        queued = [r for r in self._running.values() if r.queued]
+        if queued:
+            await cancel_and_wait([r.task for r in queued])
+            await self._recorder.release(engine, queued)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.grace.total_seconds()
         forced = asyncio.ensure_future(self._force.wait())

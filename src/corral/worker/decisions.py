@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import traceback
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -83,13 +84,52 @@ class Decision:
     reason: str
 
 
+def _names(classes: Sequence[type[BaseException]]) -> set[str]:
+    return {type_name(c) for c in classes}
+
+
+def classify(policy: RetryPolicy, exc: BaseException, chain: Sequence[str] | None) -> str | None:
+    """The dead reason ``policy``'s classification gives this error, or None (retried as
+    usual). ``chain`` is the class chain of an error raised in a process-mode child, which
+    reaches us as text: it is matched by name (``type_name``) instead of ``isinstance``. An
+    error with an empty chain (a child that died, or never started) is the worker's failure,
+    not the handler's: it is not classified."""
+    retry_on, fatal_on = policy.classification
+    if not (retry_on or fatal_on):
+        return None
+    if chain is not None:
+        if not chain:
+            return None
+        if fatal_on and _names(fatal_on).intersection(chain):
+            return DeadReason.FATAL
+        if retry_on and not _names(retry_on).intersection(chain):
+            return DeadReason.NOT_RETRYABLE
+        return None
+    if fatal_on and isinstance(exc, fatal_on):
+        return DeadReason.FATAL
+    if retry_on and not isinstance(exc, retry_on):
+        return DeadReason.NOT_RETRYABLE
+    return None
+
+
 def decide(
-    exc: BaseException, attempt: int, max_attempts: int, backoff: Backoff | None
+    exc: BaseException,
+    attempt: int,
+    max_attempts: int,
+    backoff: Backoff | None,
+    *,
+    policy: RetryPolicy | None = None,
+    chain: Sequence[str] | None = None,
 ) -> Decision:
-    """Retry with backoff, or dead: Fatal never retries; attempts are bounded by max_attempts.
-    ``backoff`` is the job's own if it carries one, else its definition's."""
+    """Retry with backoff, or dead: Fatal never retries, nor does an error the definition's
+    ``policy`` classifies as fatal or not retryable; attempts are bounded by max_attempts.
+    ``backoff`` is the job's own if it carries one, else its definition's; ``chain``: see
+    :func:`classify`."""
     if isinstance(exc, Fatal):
         return Decision(None, DeadReason.FATAL)
+    reason = None if policy is None else classify(policy, exc, chain)
+    if reason is not None:
+        return Decision(None, reason)
     if attempt >= max_attempts:
         return Decision(None, DeadReason.EXHAUSTED)
     wait = (backoff or RetryPolicy().backoff).delay(attempt, exc)

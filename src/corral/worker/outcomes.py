@@ -16,7 +16,7 @@ from corral.engine.outcomes import Deferred, Failed, Rescheduled
 from corral.engine.ports import WorkerEngine
 from corral.errors import ConnectionLost, CorralError, RateLimited, Retry
 from corral.models import DeadReason, ErrorRecord, JobEvent
-from corral.retry import Backoff
+from corral.retry import RetryPolicy
 from corral.worker.decisions import decide, error_record, plain_error
 from corral.worker.process import RemoteError
 from corral.worker.running import Running
@@ -139,12 +139,20 @@ class Recorder:
                 pause = min(pause * 2, 2.0)
 
     async def failed(
-        self, engine: WorkerEngine, queue: str, job: Claimed, exc: BaseException, backoff: Backoff
+        self,
+        engine: WorkerEngine,
+        queue: str,
+        job: Claimed,
+        exc: BaseException,
+        policy: RetryPolicy,
     ) -> Recorded:
-        """A failed attempt: retry with the job's backoff (its own, else ``backoff``, the
-        definition's) or dead when attempts are used up or it was Fatal."""
+        """A failed attempt: retry with the job's backoff (its own, else its definition's
+        ``policy``'s) or dead when attempts are used up, it was Fatal, or the definition's
+        policy classifies the error as fatal or not retryable."""
         self.stats.failed_attempts += 1
+        chain: tuple[str, ...] | None = None
         if isinstance(exc, RemoteError):  # raised in a process-mode child, carried as text
+            chain = exc.type_names
             error = ErrorRecord(
                 job.attempt,
                 exc.type_name,
@@ -157,7 +165,9 @@ class Recorder:
         else:
             error = error_record(exc, job.attempt, self.worker_id)
         own = job.overrides.backoff if job.overrides is not None else None
-        decision = decide(exc, job.attempt, job.max_attempts, own or backoff)
+        decision = decide(
+            exc, job.attempt, job.max_attempts, own or policy.backoff, policy=policy, chain=chain
+        )
         outcome = await self.persist(
             lambda: engine.fail(
                 queue,

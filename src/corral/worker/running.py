@@ -18,6 +18,7 @@ class Running:
     task: asyncio.Task[None]
     cancel_requested: bool = False
     recording: bool = False  # the handler is done; its outcome is being written
+    queued: bool = False  # waiting for a turn under its name's limit: its handler has not begun
 
     def stop(self) -> None:
         """End this attempt here: the handler sees ``cancelled`` and its task is cancelled.

@@ -9,6 +9,10 @@
 -- Returns: one flag per job: 1 stored, 0 a job with that id already exists (nothing written).
 -- Validation happens before any write so a bad entry leaves nothing half-written. Fields that
 -- hold their default value are not stored (readers fall back to the default): less memory.
+-- A queue with a cap (meta 'max_jobs', Queue.set_max_jobs) refuses the whole call, before any
+-- write, when its waiting and delayed jobs would exceed it: ERR_QUEUE_FULL queue cap count new.
+-- The cap is read with the counters (one more field of an HMGET we make anyway); the counting
+-- is done only when it is set.
 local base = ARGV[1]
 local meta = base .. 'meta'
 local nspec = tonumber(ARGV[2])
@@ -53,9 +57,32 @@ end
 
 local now = now_ms()
 local now_s = tostring(now)
-local m = redis.call('HMGET', meta, 'seq', 'waiting', 'vt', 'ev')
+local m = redis.call('HMGET', meta, 'seq', 'waiting', 'vt', 'ev', 'max_jobs')
 SETTINGS['vt'], SETTINGS['ev'] = m[3], m[4] -- read with the counters: one call instead of three
 local events = m[4] == '1'
+if m[5] then
+  local cap = tonumber(m[5]) or 0
+  local count = (tonumber(m[2] or '0') or 0) + redis.call('ZCARD', base .. 'delayed')
+  local new = (#ARGV - first + 1) / 5
+  if cap > 0 and count + new > cap then
+    -- only new ids count (an id that exists stores nothing): asked only near the cap
+    local seen, pkeys = {}, {}
+    for i = first, #ARGV, 5 do
+      if not seen[ARGV[i]] then
+        seen[ARGV[i]] = true
+        pkeys[#pkeys + 1] = base .. 'd:' .. ARGV[i]
+      end
+    end
+    new = #pkeys
+    for i = 1, #pkeys, 1000 do
+      new = new - redis.call('EXISTS', unpack(pkeys, i, math.min(i + 999, #pkeys)))
+    end
+    if new > 0 and count + new > cap then
+      return redis.error_reply(string.format('ERR_QUEUE_FULL %s %d %d %d',
+        string.match(base, '{(.*)}:$') or base, cap, count, new))
+    end
+  end
+end
 local seq = tonumber(m[1] or '0') or 0
 local flags = {}
 local stored, waiting = 0, 0
