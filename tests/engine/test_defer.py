@@ -24,7 +24,8 @@ async def test_defer_hands_back_without_counting_and_stamps_the_first_time(
     assert await engine.defer(Q, "a", job.token, 50, 60_000, error()) == 1
     h = raw.hgetall(keys.job("a"))
     assert (h["st"], h["a"]) == ("delayed", "0")
-    assert "tk" not in h and "wk" not in h and "eh" not in h and "rs" not in h
+    assert h.get("tk", "~")[0] == "~"  # spent: no token matches any more
+    assert "wk" not in h and "eh" not in h and "rs" not in h
     assert before <= int(h["uk"]) <= server_ms(raw)
     assert raw.zcard(keys.active) == 0
     assert raw.hexists(keys.gactive, "g") is False

@@ -28,7 +28,7 @@ async def test_retry_without_delay_goes_back_to_waiting(
     assert h["a"] == "1"  # the attempt was counted at claim and stays counted
     assert h["le"] == encode_error(err)
     assert [e["message"] for e in json.loads(h["eh"])] == ["first"]
-    assert "tk" not in h
+    assert h.get("tk", "~")[0] == "~"  # spent: no token matches any more
     assert "wk" not in h
     assert raw.zcard(keys.active) == 0
     assert raw.hexists(keys.gactive, "g") is False
@@ -75,7 +75,7 @@ async def test_dead_records_reason_and_leaves_active(
     assert h["dr"] == "fatal"
     assert h["le"] == encode_error(err)
     assert before <= int(h["fa"]) <= server_ms(raw)
-    assert "tk" not in h
+    assert h.get("tk", "~")[0] == "~"  # spent: no token matches any more
     assert raw.zcard(keys.active) == 0
     assert raw.hexists(keys.gactive, "g") is False
     expires = raw.zscore(keys.dead, "a")
@@ -191,3 +191,35 @@ async def test_a_job_cancelled_while_running_is_not_retried(
     assert raw.hget(engine.keys(Q).job("a"), "st") == "cancelled"
     assert raw.hget(engine.keys(Q).job("a"), "dr") == "cancelled"
     assert await claim(engine, 5) == []
+
+
+async def test_a_write_sent_again_after_a_lost_reply_gets_the_same_answer(
+    engine: Engine, ops: Engine, raw: redis.Redis
+) -> None:
+    """The connection dropped after the script ran, and the worker sends it again: it is told
+    its write was recorded (not that its lease was lost), and nothing happens twice."""
+    await add(engine, new_job("done"), new_job("retried"), new_job("dead"), new_job("cx"))
+    jobs = {j.id: j for j in await claim(engine, 4)}
+    for _ in range(2):
+        assert await engine.complete(Q, [("done", jobs["done"].token, "1")]) == [True]
+        retried = await engine.fail(
+            Q, "retried", jobs["retried"].token, error(), retry_delay_ms=60_000
+        )
+        assert retried is Failed.RECORDED
+        dead = await engine.fail(
+            Q, "dead", jobs["dead"].token, error(), retry_delay_ms=None, reason="fatal"
+        )
+        assert dead is Failed.RECORDED
+    await ops.cancel(Q, "cx", "ops", "stop")
+    for _ in range(2):
+        cancelled = await engine.fail(Q, "cx", jobs["cx"].token, error(), retry_delay_ms=0)
+        assert cancelled is Failed.CANCELLED
+    keys = engine.keys(Q)
+    assert [raw.hget(keys.job(i), "st") for i in ("done", "retried", "dead", "cx")] == [
+        "completed", "delayed", "dead", "cancelled",
+    ]  # fmt: skip
+    assert raw.hget(keys.job("retried"), "a") == "1"
+    assert len(json.loads(raw.hget(keys.job("dead"), "eh") or "[]")) == 1  # recorded once
+    # A token that is not this job's last attempt's is still refused.
+    assert await engine.complete(Q, [("done", "999", "1")]) == [False]
+    assert await engine.fail(Q, "dead", "999", error(), retry_delay_ms=0) is Failed.REFUSED

@@ -83,10 +83,13 @@ def check(raw: redis.Redis, keys: QueueKeys, where: str) -> None:
         held_in = sets.get(job_id, [])
         assert len(held_in) == 1, f"{where}: job {job_id} ({h.get('st')}) is in {held_in}"
         assert raw.exists(base + "d:" + job_id), f"{where}: job {job_id} without its payload"
+        token = h.get("tk") or ""
         if h.get("st") == "active":
-            assert h.get("tk"), f"{where}: active job {job_id} without a token"
-        else:
-            assert not h.get("tk"), f"{where}: {h.get('st')} job {job_id} keeps token {h['tk']}"
+            assert token and token[0] != "~", f"{where}: active job {job_id} without a token"
+        else:  # none, or spent by the worker's own write ('~' + token): never a live one
+            assert token[:1] in ("", "~"), (
+                f"{where}: {h.get('st')} job {job_id} keeps token {token}"
+            )
     for key in raw.scan_iter(match=base + "d:*", count=1000):
         assert key[len(base) + 2 :] in jobs, f"{where}: payload {key} without a job"
 

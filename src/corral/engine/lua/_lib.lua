@@ -6,8 +6,10 @@
 -- r result, le last error, eh error history, dr dead reason, pg progress, rs reschedules,
 -- sl stalls, xs max stalls, xr max reschedules, kc/kd keep completed/dead ms, wt waiters,
 -- uk when a worker first found the job's name unknown (defer).
--- A token ('tk') is set only while the job is active: every transition out of active clears it
--- (complete sets it to '' in the write it makes anyway), so a matching token means a live lease.
+-- A token ('tk') is set only while the job is active, so a matching token means a live lease.
+-- The worker's own transitions out of active (complete, fail, reschedule, defer) leave it spent,
+-- '~' .. token: the same write sent again after its reply was lost (a dropped connection) is
+-- told it was recorded, not that the lease was lost. Other transitions clear it.
 -- The worker ('wk') is cleared when a job goes back to waiting or delayed; a job that ended
 -- keeps the worker that ran its last attempt.
 -- Every redis.call() costs a few microseconds of fixed overhead, more than most commands' own
@@ -310,6 +312,18 @@ end
 local function owns(base, jkey, id, token)
   if redis.call('HGET', jkey, 'tk') ~= token then return false end
   return redis.call('ZSCORE', base .. 'active', id) ~= false
+end
+
+-- The state a job's last attempt left it in, if that attempt held ``token`` and ended through
+-- the worker's own write: the write is being sent again.
+local function spent(jkey, token)
+  local f = redis.call('HMGET', jkey, 'tk', 'st')
+  if f[1] == '~' .. token then return f[2] end
+  return nil
+end
+
+local function spend(jkey, token)
+  redis.call('HSET', jkey, 'tk', '~' .. token)
 end
 
 local function leave_active(base, jkey, id)

@@ -1,8 +1,9 @@
 -- complete: record results for a batch of finished jobs whose lease the caller still holds.
 -- KEYS[1] meta hash
 -- ARGV[1] base; ARGV[2] count; then per job: id, token, result_json
--- Returns one flag per job: 1 completed, 0 refused (stale token: the job was re-leased).
--- A completed job keeps 'wk' (who ran it); its token is blanked in the same write. A result of
+-- Returns one flag per job: 1 completed (or completed already by this very token: a re-sent
+-- call), 0 refused (stale token: the job was re-leased).
+-- A completed job keeps 'wk' (who ran it); its token is spent in the same write. A result of
 -- 'null' is not stored (absent reads as null). Groups are released once per group per batch.
 local base = ARGV[1]
 local count = tonumber(ARGV[2])
@@ -30,9 +31,9 @@ for i = 0, count - 1 do
       gone[ngone] = id
     else
       if result == 'null' then
-        redis.call('HSET', jkey, 'st', 'completed', 'fa', now_s, 'tk', '')
+        redis.call('HSET', jkey, 'st', 'completed', 'fa', now_s, 'tk', '~' .. token)
       else
-        redis.call('HSET', jkey, 'st', 'completed', 'r', result, 'fa', now_s, 'tk', '')
+        redis.call('HSET', jkey, 'st', 'completed', 'r', result, 'fa', now_s, 'tk', '~' .. token)
       end
       ended[nended + 1] = (keep and keep > 0) and (now + keep) or default_until
       ended[nended + 2] = id
@@ -44,6 +45,8 @@ for i = 0, count - 1 do
       emit(base, 'completed', id, 'a', e[1] or '0', 'ms', ms, 'res', result)
     end
     flags[i + 1] = 1
+  elseif f[1] == '~' .. token and f[2] == 'completed' then
+    flags[i + 1] = 1 -- recorded by this call's first sending, whose reply was lost
   else
     flags[i + 1] = 0
   end

@@ -10,12 +10,18 @@
 -- token).
 local base, id, token = ARGV[1], ARGV[2], ARGV[3]
 local jkey = base .. 'j:' .. id
-if not owns(base, jkey, id, token) then return 0 end
+if not owns(base, jkey, id, token) then -- or sent again after a lost reply: the same answer
+  local st = spent(jkey, token)
+  if st == 'cancelled' then return 3 elseif st == 'dead' then return 2 end
+  if st == 'delayed' or st == 'waiting' then return 1 end
+  return 0
+end
 local now = now_ms()
 leave_active(base, jkey, id)
 redis.call('HINCRBY', jkey, 'a', -1) -- it never ran
 if redis.call('HEXISTS', jkey, 'cx') == 1 then -- cancelled while running: it ends here
   to_dead(base, jkey, id, 'cancelled', now)
+  spend(jkey, token)
   return 3
 end
 local since = tonumber(redis.call('HGET', jkey, 'uk') or '')
@@ -26,9 +32,11 @@ end
 if now - since >= (tonumber(ARGV[5]) or 0) then
   record_error(jkey, ARGV[6])
   to_dead(base, jkey, id, 'unknown_job', now)
+  spend(jkey, token)
   return 2
 end
-redis.call('HDEL', jkey, 'tk', 'wk')
+redis.call('HDEL', jkey, 'wk')
+spend(jkey, token)
 local delay = math.max(tonumber(ARGV[4]) or 0, math.min(30000, math.floor((now - since) / 2)))
 requeue_after(base, jkey, id, delay, now)
 emit(base, 'deferred', id, 'd', string.format('%d', delay))

@@ -7,11 +7,17 @@
 -- (stale token).
 local base, id, token = ARGV[1], ARGV[2], ARGV[3]
 local jkey = base .. 'j:' .. id
-if not owns(base, jkey, id, token) then return 0 end
+if not owns(base, jkey, id, token) then -- or sent again after a lost reply: the same answer
+  local st = spent(jkey, token)
+  if st == 'cancelled' then return 3 elseif st == 'dead' then return 2 end
+  if st == 'delayed' or st == 'waiting' then return 1 end
+  return 0
+end
 local now = now_ms()
 leave_active(base, jkey, id)
 if redis.call('HEXISTS', jkey, 'cx') == 1 then -- cancelled while running: it ends here
   to_dead(base, jkey, id, 'cancelled', now)
+  spend(jkey, token)
   return 3
 end
 local count = redis.call('HINCRBY', jkey, 'rs', 1)
@@ -22,9 +28,11 @@ if count > limit then
     at = now, message = 'rescheduled ' .. count .. ' times (limit ' .. limit .. '): ' .. ARGV[5],
     traceback = ''}))
   to_dead(base, jkey, id, 'rescheduled_too_often', now)
+  spend(jkey, token)
   return 2
 end
-redis.call('HDEL', jkey, 'tk', 'wk')
+redis.call('HDEL', jkey, 'wk')
+spend(jkey, token)
 local delay = tonumber(ARGV[4]) or 0
 local hold = tonumber(ARGV[6] or '0') or 0
 local group = redis.call('HGET', jkey, 'g') or ''
