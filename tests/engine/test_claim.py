@@ -385,7 +385,7 @@ async def test_concurrency_slot_comes_back_after_fail_release_and_reap(
     job = await claim_one(engine, lease_ms=50)
     assert await claim(engine, 5) == []
     await asyncio.sleep(0.1)
-    assert await engine.reap(Q) == (1, 0)
+    assert (await engine.reap(Q)).counts == (1, 0)
     assert len(await claim(engine, 5)) == 1
     assert raw.hget(keys.gactive, "a") == "1"
 

@@ -115,7 +115,7 @@ async def test_stale_token_after_reap_re_lease_is_refused(
     await add(engine, new_job("a", max_stalls=5))
     old = await claim_one(engine, worker="frozen", lease_ms=50)
     await asyncio.sleep(0.1)
-    assert await engine.reap(Q) == (1, 0)
+    assert (await engine.reap(Q)).counts == (1, 0)
     new = await claim_one(engine, worker="healthy")
     assert new.token != old.token
 

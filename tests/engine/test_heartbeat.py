@@ -43,7 +43,7 @@ async def test_heartbeat_keeps_the_reaper_away(
     a = await claim_one(engine, lease_ms=50)
     assert (await engine.heartbeat(Q, 5_000, [(a.id, a.token)]))[0] == []
     await asyncio.sleep(0.1)  # well past the first lease
-    assert await engine.reap(Q) == (0, 0)
+    assert (await engine.reap(Q)).counts == (0, 0)
     assert raw.hget(keys.job("a"), "tk") == a.token
     assert raw.hget(keys.job("a"), "st") == "active"
 
@@ -71,7 +71,7 @@ async def test_reaped_job_is_lost_and_not_re_added(
     await add(engine, new_job("a", max_stalls=3))
     a = await claim_one(engine, lease_ms=50)
     await asyncio.sleep(0.1)
-    assert await engine.reap(Q) == (1, 0)
+    assert (await engine.reap(Q)).counts == (1, 0)
     assert (await engine.heartbeat(Q, 30_000, [(a.id, a.token)]))[0] == ["a"]
     assert raw.zcard(keys.active) == 0
     assert raw.hget(keys.job("a"), "st") == "waiting"

@@ -19,7 +19,7 @@ async def test_expired_lease_is_requeued(engine: Engine, keys: QueueKeys, raw: r
     await claim_one(engine, worker="dies", lease_ms=50)
     raw.delete(keys.marker)
     await asyncio.sleep(0.1)
-    assert await engine.reap(Q) == (1, 0)
+    assert (await engine.reap(Q)).counts == (1, 0)
 
     h = raw.hgetall(keys.job("a"))
     assert h["st"] == "waiting"
@@ -45,10 +45,10 @@ async def test_live_leases_are_left_alone(
     await claim_one(engine, lease_ms=50)
     long = await claim_one(engine, lease_ms=30_000)
     await asyncio.sleep(0.1)
-    assert await engine.reap(Q) == (1, 0)
+    assert (await engine.reap(Q)).counts == (1, 0)
     assert raw.zrange(keys.active, 0, -1) == ["long"]
     assert raw.hget(keys.job("long"), "tk") == long.token
-    assert await engine.reap(Q) == (0, 0)
+    assert (await engine.reap(Q)).counts == (0, 0)
 
 
 async def test_old_token_is_stale_after_reap(
@@ -79,10 +79,16 @@ async def test_goes_dead_as_stalled_past_max_stalls(
     await add(engine, new_job("a", max_stalls=1))
     await claim_one(engine, worker="w-first", lease_ms=50)
     await asyncio.sleep(0.1)
-    assert await engine.reap(Q) == (1, 0)
+    assert (await engine.reap(Q)).counts == (1, 0)
     await claim_one(engine, worker="w-second", lease_ms=50)
     await asyncio.sleep(0.1)
-    assert await engine.reap(Q) == (0, 1)
+    reaped = await engine.reap(Q, reaper="w-reaper")
+    assert reaped.counts == (0, 1)
+    (death,) = reaped.deaths  # what a worker's on_dead hooks get
+    assert (death.job_id, death.outcome, death.dead_reason, death.worker) == (
+        "a", "dead", "stalled", "w-second",
+    )  # fmt: skip
+    assert (death.queue, death.attempt, death.error and death.error.type) == (Q, 1, "Stalled")
 
     h = raw.hgetall(keys.job("a"))
     assert h["st"] == "dead"
@@ -104,7 +110,7 @@ async def test_zero_max_stalls_goes_dead_at_the_first_stall(
     await add(engine, new_job("a", max_stalls=0))
     await claim_one(engine, lease_ms=50)
     await asyncio.sleep(0.1)
-    assert await engine.reap(Q) == (0, 1)
+    assert (await engine.reap(Q)).counts == (0, 1)
     assert raw.hget(keys.job("a"), "dr") == "stalled"
 
 
@@ -112,8 +118,8 @@ async def test_limit_bounds_the_work_per_call(engine: Engine, raw: redis.Redis) 
     await add(engine, *(new_job(f"j{i}", max_stalls=5) for i in range(3)))
     await claim(engine, 3, lease_ms=50)
     await asyncio.sleep(0.1)
-    assert await engine.reap(Q, limit=2) == (2, 0)
-    assert await engine.reap(Q, limit=2) == (1, 0)
+    assert (await engine.reap(Q, limit=2)).counts == (2, 0)
+    assert (await engine.reap(Q, limit=2)).counts == (1, 0)
     assert (await engine.counts(Q)).waiting == 3
 
 
@@ -124,7 +130,7 @@ async def test_active_entry_without_a_hash_is_dropped(
     await claim_one(engine, lease_ms=50)
     raw.delete(keys.job("a"))
     await asyncio.sleep(0.1)
-    assert await engine.reap(Q) == (0, 0)
+    assert (await engine.reap(Q)).counts == (0, 0)
     assert raw.zcard(keys.active) == 0
     assert raw.exists(keys.job("a")) == 0
     counts = await engine.counts(Q)
@@ -132,4 +138,4 @@ async def test_active_entry_without_a_hash_is_dropped(
 
 
 async def test_reap_on_an_empty_queue(engine: Engine) -> None:
-    assert await engine.reap(Q) == (0, 0)
+    assert (await engine.reap(Q)).counts == (0, 0)

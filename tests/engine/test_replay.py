@@ -29,7 +29,7 @@ async def test_replay_dead_job_resets_counters_and_keeps_errors(
     # a stall, a reschedule and two failed attempts before it dies
     await claim_one(engine, lease_ms=50)
     await asyncio.sleep(0.1)
-    assert await engine.reap(Q) == (1, 0)
+    assert (await engine.reap(Q)).counts == (1, 0)
     job = await claim_one(engine)
     assert await engine.reschedule(Q, "a", job.token, 0, "later") == 1
     job = await claim_one(engine)

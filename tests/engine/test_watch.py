@@ -101,7 +101,7 @@ async def test_reap_to_dead_notifies(engine: Engine, keys: QueueKeys, raw: redis
     await engine.watch(Q, "a")
     await claim_one(engine, lease_ms=50)
     await asyncio.sleep(0.1)
-    assert await engine.reap(Q) == (0, 1)
+    assert (await engine.reap(Q)).counts == (0, 1)
     assert raw.llen(keys.done("a")) == 1
 
 

@@ -265,3 +265,33 @@ async def test_a_job_cancelled_as_it_fails_is_reported_cancelled(
         assert info.state == JobState.CANCELLED
         assert (worker.stats.retried, worker.stats.rescheduled, worker.stats.dead) == (0, 0, 0)
         assert seen == []  # neither a failed attempt that will run again nor a dead job
+
+
+async def test_a_job_that_dies_stalled_reaches_on_dead_once(
+    make_app: Callable[..., App],
+) -> None:
+    """Its worker vanished holding it (here: a claim with no worker behind it) and it may not
+    stall again: the worker that reaps it calls on_dead, once, with reason ``stalled``."""
+    app = make_app()
+    deaths: list[JobEvent] = []
+
+    @app.job(queue="q", max_stalls=0)
+    async def fragile() -> None: ...
+
+    @app.on_dead
+    async def dead(event: JobEvent) -> None:
+        deaths.append(event)
+
+    async with app:
+        handle = await fragile.enqueue()
+        engine = await app.engine()
+        _, claimed = await engine.complete_and_claim("q", [], 1, "ghost", 200)
+        assert claimed is not None and [j.id for j in claimed.jobs] == [handle.id]
+        async with running_worker(app, ["q"]), running_worker(app, ["q"]):
+            await wait_until(lambda: len(deaths) == 1, what="the stalled death")
+            await asyncio.sleep(0.5)  # both workers reap: still only one call
+    assert len(deaths) == 1
+    (event,) = deaths
+    assert (event.job_id, event.name, event.dead_reason, event.worker) == (
+        handle.id, "fragile", "stalled", "ghost",
+    )  # fmt: skip

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from corral.engine.outcomes import Deferred, Failed, Rescheduled
-from corral.engine.wire import Claimed, ClaimResult, NewJob
+from corral.engine.wire import Claimed, ClaimResult, NewJob, Reaped
 from corral.errors import ConnectionLost
 from corral.models import (
     Cancellation,
@@ -205,8 +205,8 @@ class FakeEngine:
     ) -> tuple[list[str], list[str]]:
         return [], [j for j, _ in items if self.jobs[j].cancellation is not None]
 
-    async def reap(self, queue: str, limit: int = 500) -> tuple[int, int]:
-        return 0, 0
+    async def reap(self, queue: str, limit: int = 500, reaper: str = "") -> Reaped:
+        return Reaped(0, 0)
 
     async def touch(self, queue: str, job_id: str, token: str, **kw: Any) -> bool:
         self.calls.append(("touch", queue, (job_id, kw)))

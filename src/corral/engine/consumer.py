@@ -14,11 +14,12 @@ from corral.engine.schema import (
     CANCELLATION,
     OverridesCache,
     decode_cancellation,
+    decode_stalled_death,
     encode_error,
     encode_worker,
     worker_window_ms,
 )
-from corral.engine.wire import ClaimResult, parse_claim
+from corral.engine.wire import ClaimResult, Reaped, parse_claim
 from corral.models import Cancellation, ErrorRecord, WorkerInfo
 
 PROMOTE_PER_CLAIM = 1000  # due delayed jobs moved to waiting by one claim, at most
@@ -129,10 +130,15 @@ class Consumer(EngineBase):
         lost, cancel = await self._run("heartbeat", queue, args)
         return list(lost), list(cancel)
 
-    async def reap(self, queue: str, limit: int = 500) -> tuple[int, int]:
-        """Expired leases back to waiting (or dead past max_stalls): (requeued, dead)."""
-        requeued, dead = await self._run("reap", queue, [limit])
-        return int(requeued), int(dead)
+    async def reap(self, queue: str, limit: int = 500, reaper: str = "") -> Reaped:
+        """Expired leases back to waiting (or dead past max_stalls); the deaths as events
+        (``reaper``: the worker asking, named when the job's own is not known)."""
+        reply = await self._run("reap", queue, [limit])
+        deaths = tuple(
+            decode_stalled_death(queue, [str(v) for v in reply[i : i + 8]], reaper)
+            for i in range(2, len(reply), 8)
+        )
+        return Reaped(int(reply[0]), int(reply[1]), deaths)
 
     async def touch(
         self,

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Protocol
 
 from corral.engine.outcomes import Deferred, Failed, Rescheduled
-from corral.engine.wire import ClaimResult
+from corral.engine.wire import ClaimResult, Reaped
 from corral.models import Cancellation, ErrorRecord, QueueCounts, WorkerInfo
 
 
@@ -65,7 +65,7 @@ class WorkerEngine(Protocol):
         self, queue: str, lease_ms: int, items: Sequence[tuple[str, str]]
     ) -> tuple[list[str], list[str]]: ...
 
-    async def reap(self, queue: str, limit: int = 500) -> tuple[int, int]: ...
+    async def reap(self, queue: str, limit: int = 500, reaper: str = "") -> Reaped: ...
 
     async def touch(
         self,

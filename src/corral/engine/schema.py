@@ -23,8 +23,10 @@ import orjson
 from corral.groups import RateLimit
 from corral.models import (
     Cancellation,
+    DeadReason,
     ErrorRecord,
     GroupState,
+    JobEvent,
     JobInfo,
     JobOverrides,
     JobState,
@@ -520,3 +522,29 @@ def decode_worker(worker_id: str, raw: str, alive_until_ms: Any) -> WorkerInfo |
 
 def epoch_ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
+
+
+# -- deaths the reaper saw -----------------------------------------------------------------------
+
+
+def decode_stalled_death(queue: str, fields: Sequence[str], reaper: str) -> JobEvent:
+    """One job ``reap.lua`` sent to the dead set (its lease ran out too often): the 8 fields
+    it lists, as the event a worker's on_dead hooks get. ``worker`` is the one that held it;
+    ``duration`` runs from its start to now (its lease ran out somewhere in between)."""
+    job_id, name, group, attempt, max_attempts, started, held_by, err = fields
+    now = datetime.now(UTC)
+    started_at = from_epoch_ms(started) or now
+    return JobEvent(
+        queue=queue,
+        job_id=job_id,
+        name=name,
+        group=group or None,
+        attempt=number(attempt),
+        max_attempts=number(max_attempts),
+        outcome="dead",
+        worker=held_by or reaper,
+        started_at=started_at,
+        duration=max(now - started_at, timedelta(0)),
+        error=decode_error(json_value(err)) if err else None,
+        dead_reason=DeadReason.STALLED,
+    )

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from corral.engine.schema import encode_overrides, number
-from corral.models import JobOverrides
+from corral.models import JobEvent, JobOverrides
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +91,20 @@ class Claimed:
     token: str
     group: str
     reschedules: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Reaped:
+    """What one reap did: jobs put back to waiting, jobs dead, and the stalled deaths as the
+    events a worker's on_dead hooks get (cancelled ones are not deaths)."""
+
+    requeued: int
+    dead: int
+    deaths: tuple[JobEvent, ...] = ()
+
+    @property
+    def counts(self) -> tuple[int, int]:
+        return self.requeued, self.dead
 
 
 @dataclass(frozen=True, slots=True)

@@ -113,6 +113,7 @@ class Worker:
             app.settings.reap_interval,
             self._wake.set,
             self._presence,
+            self.id,
         )
 
     # -- control -----------------------------------------------------------------------------
@@ -138,7 +139,7 @@ class Worker:
         hooks = HookRunner(self.app.hooks, self.stats)
         await hooks.startup()  # before the first claim: the handlers may need what it opens
         if self.app.hooks.for_jobs:
-            self._attempts.observe = self._recorder.observe = hooks
+            self._attempts.observe = self._recorder.observe = self._leases.observe = hooks
         await self._presence.register(engine)
         self._runners.start(served)
         helpers = self._leases.start(engine)

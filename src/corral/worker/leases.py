@@ -12,6 +12,7 @@ from datetime import timedelta
 
 from corral.engine.ports import WorkerEngine
 from corral.errors import CorralError
+from corral.models import JobEvent
 from corral.worker.presence import Presence
 from corral.worker.running import Running
 
@@ -34,8 +35,11 @@ class Leases:
         reap_interval: timedelta,
         on_recovered: Callable[[], None],
         presence: Presence,
+        worker_id: str = "",
     ) -> None:
         self.queues = list(queues)
+        self.worker_id = worker_id
+        self.observe: Callable[[JobEvent], None] | None = None  # the App's hooks, if any
         self._running = running
         self.lease_ms = int(lease.total_seconds() * 1000)
         self._heartbeat_s = heartbeat_interval(lease).total_seconds()
@@ -89,15 +93,21 @@ class Leases:
         while True:
             for queue in self.queues:
                 try:
-                    requeued, dead = await engine.reap(queue)
+                    reaped = await engine.reap(queue, reaper=self.worker_id)
                 except CorralError as exc:
                     log.warning("reaper failed: %s", exc)
                     continue
-                if requeued or dead:
+                if reaped.requeued or reaped.dead:
                     log.warning(
-                        "queue %s: recovered %d stalled job(s), %d dead", queue, requeued, dead
+                        "queue %s: recovered %d stalled job(s), %d dead",
+                        queue,
+                        reaped.requeued,
+                        reaped.dead,
                     )
                     self._on_recovered()
+                if self.observe is not None:  # on_dead hooks hear of stalled deaths here
+                    for event in reaped.deaths:
+                        self.observe(event)
             await asyncio.sleep(self._reap_s)
 
     async def _cancellations(self, engine: WorkerEngine) -> None:

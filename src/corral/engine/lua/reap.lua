@@ -4,11 +4,13 @@
 -- Each expired job goes back to waiting with its stall count raised (the attempt is not
 -- counted), or to the dead set with reason 'stalled' once it stalled more than its max_stalls.
 -- Its token is dropped, so the frozen worker can no longer complete, fail or retry it.
--- Returns {requeued, dead}.
+-- Returns {requeued, dead, then 8 fields per job that died stalled: id, name, group, attempt,
+-- max attempts, started (ms), the worker that held it, the error recorded} (for on_dead hooks).
 local base = ARGV[1]
 local now = now_ms()
 local expired = redis.call('ZRANGEBYSCORE', base .. 'active', '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
 local requeued, dead = 0, 0
+local died = {}
 for _, id in ipairs(expired) do
   local jkey = base .. 'j:' .. id
   leave_active(base, jkey, id)
@@ -28,6 +30,11 @@ for _, id in ipairs(expired) do
         message = 'lease expired ' .. stalls .. ' times (worker died or froze)', traceback = ''}))
       to_dead(base, jkey, id, 'stalled', now)
       dead = dead + 1
+      local f = redis.call('HMGET', jkey, 'n', 'g', 'ma', 'sa', 'le')
+      for _, v in ipairs({id, f[1] or '', f[2] or '', tostring(attempt), f[3] or '1', f[4] or '',
+          worker, f[5] or ''}) do
+        died[#died + 1] = v
+      end
     else
       redis.call('HSET', jkey, 'a', math.max(0, attempt - 1))
       requeue(base, jkey, id)
@@ -37,4 +44,6 @@ for _, id in ipairs(expired) do
   end
 end
 if requeued > 0 then wake(base) end
-return {requeued, dead}
+local reply = {requeued, dead}
+for _, v in ipairs(died) do reply[#reply + 1] = v end
+return reply
