@@ -26,7 +26,8 @@ async def test_defer_hands_back_without_counting_and_stamps_the_first_time(
     assert (h["st"], h["a"]) == ("delayed", "0")
     assert h.get("tk", "~")[0] == "~"  # spent: no token matches any more
     assert "wk" not in h and "eh" not in h and "rs" not in h
-    assert before <= int(h["uk"]) <= server_ms(raw)
+    assert before <= int(h["uk"].split(":")[0]) <= server_ms(raw)
+    assert h["uk"].endswith(":0:0")  # the attempt and reschedules it was unknown at
     assert raw.zcard(keys.active) == 0
     assert raw.hexists(keys.gactive, "g") is False
     assert ("deferred", "a") in events(raw, engine)
@@ -56,7 +57,7 @@ async def test_defer_waits_longer_the_longer_the_job_is_unknown(
 ) -> None:
     await add(engine, new_job("a"))
     job = await claim_one(engine)
-    raw.hset(keys.job("a"), "uk", server_ms(raw) - 20_000)  # unknown for 20 s already
+    raw.hset(keys.job("a"), "uk", f"{server_ms(raw) - 20_000}:0:0")  # unknown for 20 s already
     now = server_ms(raw)
     assert await engine.defer(Q, "a", job.token, 1000, 600_000, error()) == 1
     due = raw.zscore(keys.delayed, "a")
@@ -83,3 +84,21 @@ async def test_replay_gives_an_unknown_job_a_fresh_grace(
     assert await engine.defer(Q, "a", job.token, 0, 0, error()) == 2
     assert await ops.replay(Q, ["a"], "op") == 1
     assert raw.hexists(keys.job("a"), "uk") is False
+
+
+async def test_a_run_by_a_worker_that_knows_the_job_ends_its_unknown_spell(
+    engine: Engine, keys: QueueKeys, raw: redis.Redis
+) -> None:
+    """Unknown long ago, then run (and failed) by a worker that knows it, then unknown again
+    (a rollback): the grace counts from the new hand-back, not the old one."""
+    await add(engine, new_job("a"))
+    job = await claim_one(engine)
+    assert await engine.defer(Q, "a", job.token, 0, 60_000, error()) == 1
+    raw.hset(keys.job("a"), "uk", f"{server_ms(raw) - 3_600_000}:0:0")  # an hour ago
+    await asyncio.sleep(0.01)
+    known = await claim_one(engine)
+    assert await engine.fail(Q, "a", known.token, error(), retry_delay_ms=0)
+    again = await claim_one(engine)
+    assert await engine.defer(Q, "a", again.token, 0, 60_000, error()) == 1  # not dead
+    stamp, attempt, _ = raw.hget(keys.job("a"), "uk").split(":")
+    assert int(stamp) >= server_ms(raw) - 5_000 and attempt == "1"

@@ -157,7 +157,7 @@ def worker(
             args += ["--log-format", log_format] if log_format else []
             args += ["--log-level", log_level] if log_level else []
             args += ["--verbose"] if verbose else []
-            _run_supervisor(target, args, processes, server_url, burst, ready_file)
+            _run_supervisor(target, args, processes, server_url, burst, ready_file, grace)
             return
         from corral.worker import Worker
 
@@ -231,13 +231,18 @@ def _run_supervisor(
     server_url: str,
     burst: bool,
     ready_file: Path | None,
+    grace: float,
 ) -> None:
-    from corral.worker.supervisor import Supervisor, worker_command
+    from corral.worker.supervisor import STOP_MARGIN_S, Supervisor, worker_command
 
     env = dict(os.environ)
     env[ENV_REDIS_URL] = server_url  # the children use the parent's server (maybe the shared one)
     command = worker_command(target, args)
-    Supervisor(command, processes, env, burst=burst, ready_file=ready_file).run()
+    # the children get their whole grace period, then time to hand jobs back and run hooks
+    stop_timeout = grace + STOP_MARGIN_S
+    Supervisor(
+        command, processes, env, stop_timeout=stop_timeout, burst=burst, ready_file=ready_file
+    ).run()
 
 
 def info(

@@ -229,7 +229,7 @@ class Worker:
             claimed_any = False
             empty: set[str] = set()
             while claims:
-                got = await self._exchange_all(engine, claims)
+                got, error = await self._exchange_all(engine, claims)
                 left = 0
                 for queue, wanted in claims.items():
                     self._reserved -= got[queue]
@@ -239,17 +239,25 @@ class Worker:
                         left += wanted - got[queue]
                     self.order.settle(queue, wanted, got[queue])
                     claimed_any = claimed_any or got[queue] > 0
+                if error is not None:  # after settling: the weights owe nothing for it
+                    raise error
                 claims = dict(self.order.plan(left, empty)) if left and not self._stopping else {}
             return claimed_any
         finally:
             self._reserved -= budget
 
-    async def _exchange_all(self, engine: WorkerEngine, claims: dict[str, int]) -> dict[str, int]:
-        """One acknowledge-and-claim per queue, all in flight together; how many each got.
-        Jobs claimed by calls that succeeded are started even if another call failed."""
+    async def _exchange_all(
+        self, engine: WorkerEngine, claims: dict[str, int]
+    ) -> tuple[dict[str, int], BaseException | None]:
+        """One acknowledge-and-claim per queue, all in flight together; how many each got
+        (0 for a call that failed) and the first failure. Jobs claimed by calls that
+        succeeded are started even if another call failed."""
         if len(claims) == 1:  # the common case, without a task per call
             ((queue, want),) = claims.items()
-            return {queue: await self._exchange(engine, queue, want)}
+            try:
+                return {queue: await self._exchange(engine, queue, want)}, None
+            except CorralError as exc:
+                return {queue: 0}, exc
         queues = list(claims)
         results = await asyncio.gather(
             *(self._exchange(engine, q, claims[q]) for q in queues), return_exceptions=True
@@ -259,11 +267,10 @@ class Worker:
         for queue, result in zip(queues, results, strict=True):
             if isinstance(result, BaseException):
                 error = error or result
+                got[queue] = 0
             else:
                 got[queue] = result
-        if error is not None:
-            raise error
-        return got
+        return got, error
 
     async def _exchange(self, engine: WorkerEngine, queue: str, want: int) -> int:
         done = self._recorder.take(queue)

@@ -25,6 +25,9 @@ from corral.worker.ready import pool_ready, remove, slot_file, write_ready_file
 log = logging.getLogger(__name__)
 
 RESTART_BACKOFF_S = (0.1, 0.5, 1.0, 2.0, 5.0)
+STOP_MARGIN_S = 30.0
+"""How long past its grace period a child may take to stop (hand jobs back, run shutdown
+hooks, each bounded by their own timeouts) before it is killed."""
 
 
 @dataclass

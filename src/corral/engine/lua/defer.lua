@@ -24,10 +24,15 @@ if redis.call('HEXISTS', jkey, 'cx') == 1 then -- cancelled while running: it en
   spend(jkey, token)
   return 3
 end
-local since = tonumber(redis.call('HGET', jkey, 'uk') or '')
-if not since then
+-- 'uk' is "<first hand-back ms>:<attempt>:<reschedules>": a worker that knew the job and ran
+-- it since (an attempt or a reschedule counted) ends that spell, and a later one starts afresh.
+local f = redis.call('HMGET', jkey, 'uk', 'a', 'rs')
+local here = (f[2] or '0') .. ':' .. (f[3] or '0')
+local stamp, seen = string.match(f[1] or '', '^(%d+):(.*)$')
+local since = tonumber(stamp or '')
+if not since or seen ~= here then
   since = now
-  redis.call('HSET', jkey, 'uk', now)
+  redis.call('HSET', jkey, 'uk', string.format('%d', now) .. ':' .. here)
 end
 if now - since >= (tonumber(ARGV[5]) or 0) then
   record_error(jkey, ARGV[6])
