@@ -278,11 +278,16 @@ local function keep_ms(jkey, field, base, meta_field, default)
   return setting_num(base, meta_field, default)
 end
 
-local function to_dead(base, jkey, id, reason, now)
+-- ``token``: the attempt's, when its worker's own write ends it (left spent, see above).
+local function to_dead(base, jkey, id, reason, now, token)
   local state = 'dead'
   if reason == 'cancelled' then state = 'cancelled' end
-  redis.call('HSET', jkey, 'st', state, 'dr', reason, 'fa', now)
-  redis.call('HDEL', jkey, 'tk') -- 'wk' stays: who ran the last attempt
+  if token then
+    redis.call('HSET', jkey, 'st', state, 'dr', reason, 'fa', now, 'tk', '~' .. token)
+  else
+    redis.call('HSET', jkey, 'st', state, 'dr', reason, 'fa', now)
+    redis.call('HDEL', jkey, 'tk') -- 'wk' stays: who ran the last attempt
+  end
   local keep = keep_ms(jkey, 'kd', base, 'dead_age', 7 * DAY)
   redis.call('ZADD', base .. 'dead', now + keep, id)
   notify(base, jkey, id)

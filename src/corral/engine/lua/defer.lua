@@ -20,8 +20,7 @@ local now = now_ms()
 leave_active(base, jkey, id)
 redis.call('HINCRBY', jkey, 'a', -1) -- it never ran
 if redis.call('HEXISTS', jkey, 'cx') == 1 then -- cancelled while running: it ends here
-  to_dead(base, jkey, id, 'cancelled', now)
-  spend(jkey, token)
+  to_dead(base, jkey, id, 'cancelled', now, token)
   return 3
 end
 -- 'uk' is "<first hand-back ms>:<attempt>:<reschedules>": a worker that knew the job and ran
@@ -36,8 +35,7 @@ if not since or seen ~= here then
 end
 if now - since >= (tonumber(ARGV[5]) or 0) then
   record_error(jkey, ARGV[6])
-  to_dead(base, jkey, id, 'unknown_job', now)
-  spend(jkey, token)
+  to_dead(base, jkey, id, 'unknown_job', now, token)
   return 2
 end
 redis.call('HDEL', jkey, 'wk')

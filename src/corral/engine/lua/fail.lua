@@ -16,8 +16,7 @@ local now = now_ms()
 leave_active(base, jkey, id)
 record_error(jkey, ARGV[4])
 if ARGV[5] == 'retry' and redis.call('HEXISTS', jkey, 'cx') == 1 then
-  to_dead(base, jkey, id, 'cancelled', now) -- cancelled while running: no retry
-  spend(jkey, token)
+  to_dead(base, jkey, id, 'cancelled', now, token) -- cancelled while running: no retry
   return 3
 elseif ARGV[5] == 'retry' then
   redis.call('HDEL', jkey, 'wk')
@@ -27,7 +26,6 @@ elseif ARGV[5] == 'retry' then
     'd', ARGV[6])
   wake(base)
 else
-  to_dead(base, jkey, id, ARGV[7], now)
-  spend(jkey, token)
+  to_dead(base, jkey, id, ARGV[7], now, token)
 end
 return 1

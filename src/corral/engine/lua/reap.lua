@@ -28,13 +28,14 @@ for _, id in ipairs(expired) do
     elseif stalls > limit then
       record_error(jkey, cjson.encode({type = 'Stalled', attempt = attempt, at = now, worker = worker,
         message = 'lease expired ' .. stalls .. ' times (worker died or froze)', traceback = ''}))
-      to_dead(base, jkey, id, 'stalled', now)
-      dead = dead + 1
+      -- read before to_dead: a queue that keeps no dead jobs deletes it there
       local f = redis.call('HMGET', jkey, 'n', 'g', 'ma', 'sa', 'le')
       for _, v in ipairs({id, f[1] or '', f[2] or '', tostring(attempt), f[3] or '1', f[4] or '',
           worker, f[5] or ''}) do
         died[#died + 1] = v
       end
+      to_dead(base, jkey, id, 'stalled', now)
+      dead = dead + 1
     else
       redis.call('HSET', jkey, 'a', math.max(0, attempt - 1))
       requeue(base, jkey, id)

@@ -16,8 +16,7 @@ end
 local now = now_ms()
 leave_active(base, jkey, id)
 if redis.call('HEXISTS', jkey, 'cx') == 1 then -- cancelled while running: it ends here
-  to_dead(base, jkey, id, 'cancelled', now)
-  spend(jkey, token)
+  to_dead(base, jkey, id, 'cancelled', now, token)
   return 3
 end
 local count = redis.call('HINCRBY', jkey, 'rs', 1)
@@ -27,8 +26,7 @@ if count > limit then
   record_error(jkey, cjson.encode({type = 'Retry', attempt = tonumber(redis.call('HGET', jkey, 'a')),
     at = now, message = 'rescheduled ' .. count .. ' times (limit ' .. limit .. '): ' .. ARGV[5],
     traceback = ''}))
-  to_dead(base, jkey, id, 'rescheduled_too_often', now)
-  spend(jkey, token)
+  to_dead(base, jkey, id, 'rescheduled_too_often', now, token)
   return 2
 end
 redis.call('HDEL', jkey, 'wk')
